@@ -1,0 +1,23 @@
+//! The chunk agent: transparent interception of batch jobs' database connections.
+//!
+//! Layout (pure core first, thin adapters after):
+//! - [`policy`]: policy files (TOML) to a validated, plain-data [`policy::PolicySet`]. Pure.
+//! - [`identity`]: who is behind an intercepted connection (cgroup path -> workload). Pure.
+//! - [`audit`]: structured audit events and their JSON-lines sink.
+//! - [`cgroup`]: cgroup v2 discovery, path/id mapping, job cgroups. Adapter (files).
+//! - [`intercept`]: loads and attaches the eBPF programs, fills their maps. Adapter (aya).
+//! - [`proxy`]: accepts redirected connections, identifies them, relays. Adapter (sockets).
+//! - [`scope`]: which cgroups are intercepted and where the programs attach. Pure.
+//! - [`daemon`]: `agent run`, wiring all of the above; keeps the scope current.
+//! - [`exec`]: `agent exec`, running a command inside a fresh workload cgroup. Adapter.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod cgroup;
+pub mod daemon;
+pub mod exec;
+pub mod identity;
+pub mod intercept;
+pub mod policy;
+pub mod proxy;
+pub mod scope;

@@ -1,0 +1,167 @@
+//! The validated policy model: plain data, built by [`super::parse_sources`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::pattern::CgroupPattern;
+
+/// A validated set of policies (all files of a policy directory).
+///
+/// Workloads and targets are in source order: files sorted by name, then in
+/// the order they appear in each file.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    pub workloads: Vec<Workload>,
+    pub targets: Vec<Target>,
+}
+
+/// A class of batch jobs, identified by the cgroups its processes run in.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: String,
+    pub description: Option<String>,
+    /// May be empty: then only `agent exec --workload NAME` puts jobs in it.
+    pub cgroups: Vec<CgroupPattern>,
+    /// Names of the targets this workload may reach (all exist in the set).
+    pub targets: Vec<String>,
+    pub source: SourceLocation,
+}
+
+/// A database (or other TCP service) whose connections are intercepted.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub protocol: Protocol,
+    /// As written (an IPv4-mapped IPv6 address is kept as such); compare with
+    /// [`normalize_addr`] applied on both sides.
+    pub addresses: Vec<SocketAddr>,
+    pub credentials: Option<Credentials>,
+    pub source: SourceLocation,
+}
+
+/// The protocol spoken to a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Postgres,
+    Tcp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Postgres => "postgres",
+            Protocol::Tcp => "tcp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Credentials the agent uses towards a target. Holds only a *reference* to
+/// the password, never the password itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: SecretRef,
+}
+
+/// Where a secret is to be read from (at use time, by the caller). Never the
+/// secret value itself, so `Debug`/`Display` are safe to log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretRef {
+    /// An absolute path to a file holding the secret.
+    File(PathBuf),
+    /// The name of an environment variable of the agent holding the secret.
+    Env(String),
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::File(path) => write!(f, "file:{}", path.display()),
+            SecretRef::Env(name) => write!(f, "env:{name}"),
+        }
+    }
+}
+
+/// Where a workload or target is defined: file and 1-based line of its
+/// `[[workload]]` / `[[target]]` header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourceLocation {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// Turns an IPv4-mapped IPv6 address (`[::ffff:a.b.c.d]:port`) into the
+/// plain IPv4 one (`a.b.c.d:port`); any other address is returned unchanged.
+pub fn normalize_addr(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+impl PolicySet {
+    /// The workload with this name.
+    pub fn workload(&self, name: &str) -> Option<&Workload> {
+        self.workloads.iter().find(|w| w.name == name)
+    }
+
+    /// The target with this name.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// Index in [`PolicySet::targets`] of the target owning `addr`
+    /// (IPv4-mapped IPv6 addresses are normalised to IPv4 on both sides).
+    pub fn target_index_by_addr(&self, addr: SocketAddr) -> Option<usize> {
+        let addr = normalize_addr(addr);
+        self.targets
+            .iter()
+            .position(|t| t.addresses.iter().any(|&a| normalize_addr(a) == addr))
+    }
+
+    /// All workloads having a cgroup pattern that matches `cgroup_path` (or
+    /// one of its ancestors). The caller must refuse a connection unless
+    /// exactly one workload is returned.
+    pub fn workloads_for_cgroup(&self, cgroup_path: &str) -> Vec<&Workload> {
+        self.workloads
+            .iter()
+            .filter(|w| w.cgroups.iter().any(|p| p.matches(cgroup_path)))
+            .collect()
+    }
+
+    /// A one-line summary, e.g. `2 workloads, 1 target`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}, {}",
+            plural(self.workloads.len(), "workload"),
+            plural(self.targets.len(), "target")
+        )
+    }
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

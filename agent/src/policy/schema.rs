@@ -1,0 +1,104 @@
+//! Raw serde types: exactly what a policy file may contain, before semantic
+//! validation (see `validate.rs`).
+//!
+//! Every table denies unknown fields, so a typo is an error rather than a
+//! silently ignored setting. Values that semantic checks may complain about
+//! are wrapped in [`Spanned`], so that errors point at them.
+//!
+//! To extend the schema (SQL rules, masking, approvals, recording, ...): add
+//! a field to the relevant `Raw*` struct, optional (`Option<_>`) or with
+//! `#[serde(default)]` so that existing files stay valid, wrap what needs a
+//! precise error position in `Spanned`, then convert/validate it in
+//! `validate.rs` and expose it on the model type in `model.rs`. A new kind
+//! of top-level table is a new `Vec<Spanned<RawX>>` field on [`RawFile`].
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+use super::model::Protocol;
+
+/// One policy file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    #[serde(default)]
+    pub(crate) workload: Vec<Spanned<RawWorkload>>,
+    #[serde(default)]
+    pub(crate) target: Vec<Spanned<RawTarget>>,
+}
+
+/// A `[[workload]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWorkload {
+    pub(crate) name: Spanned<String>,
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) cgroups: Vec<Spanned<String>>,
+    pub(crate) targets: Spanned<Vec<Spanned<String>>>,
+}
+
+/// A `[[target]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    pub(crate) name: Spanned<String>,
+    pub(crate) protocol: Protocol,
+    pub(crate) addresses: Spanned<Vec<Spanned<String>>>,
+    pub(crate) credentials: Option<RawCredentials>,
+}
+
+/// A `[target.credentials]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCredentials {
+    pub(crate) username: Spanned<String>,
+    pub(crate) password: Spanned<RawSecret>,
+}
+
+/// A secret as written: either a reference table, or an inline string,
+/// which is accepted by the parser only so that validation can refuse it with
+/// a precise message. The inline value itself is dropped at once.
+#[derive(Debug)]
+pub(crate) enum RawSecret {
+    Inline,
+    Reference(RawSecretRef),
+}
+
+/// `{ file = "..." }` or `{ env = "..." }` (exactly one: checked in validation).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecretRef {
+    pub(crate) file: Option<Spanned<String>>,
+    pub(crate) env: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecretVisitor;
+
+        impl<'de> Visitor<'de> for SecretVisitor {
+            type Value = RawSecret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    r#"a secret reference: { file = "/absolute/path" } or { env = "NAME" }"#,
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, _inline_secret: &str) -> Result<RawSecret, E> {
+                Ok(RawSecret::Inline)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawSecret, A::Error> {
+                RawSecretRef::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawSecret::Reference)
+            }
+        }
+
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}

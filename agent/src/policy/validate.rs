@@ -1,0 +1,570 @@
+//! From raw policy files to a validated [`PolicySet`], collecting every
+//! error (with its position) instead of stopping at the first one.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::error::{PolicyError, PolicyErrors, SourceText};
+use super::model::{
+    Credentials, PolicySet, SecretRef, SourceLocation, Target, Workload, normalize_addr,
+};
+use super::pattern::CgroupPattern;
+use super::schema::{RawCredentials, RawFile, RawSecret, RawTarget, RawWorkload};
+
+/// Maximum length of a workload or target name.
+const MAX_NAME_LEN: usize = 48;
+
+/// See [`super::parse_sources`].
+pub(crate) fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, PolicyErrors> {
+    let texts: Vec<SourceText<'_>> = sources
+        .iter()
+        .map(|(path, text)| SourceText::new(path, text))
+        .collect();
+    let mut v = Validator::new(&texts);
+    let mut files: Vec<(usize, RawFile)> = Vec::new();
+    for (index, (_, text)) in sources.iter().enumerate() {
+        match toml::from_str::<RawFile>(text) {
+            Ok(file) => files.push((index, file)),
+            Err(e) => {
+                let error = toml_error(&texts[index], &e);
+                v.errors.push((index, error));
+            }
+        }
+    }
+    // A target defined in a file that failed to parse is unknown; do not
+    // pile "unknown target" errors on top of the parse error.
+    v.all_files_parsed = files.len() == sources.len();
+
+    // Targets first (across all files), so that workloads can refer to
+    // targets defined in any file.
+    for (index, file) in &files {
+        for target in &file.target {
+            v.target(*index, target);
+        }
+    }
+    for (index, file) in &files {
+        for workload in &file.workload {
+            v.workload(*index, workload);
+        }
+    }
+    v.finish()
+}
+
+/// Converts a toml parse/deserialisation error to a positioned error.
+fn toml_error(src: &SourceText<'_>, e: &toml::de::Error) -> PolicyError {
+    let span = e.span().unwrap_or(0..0);
+    let mut message = e.message().trim_end().to_string();
+    if message.starts_with("invalid type: map, expected a sequence") {
+        // `[workload]` instead of `[[workload]]`.
+        let written = src.slice(span.clone()).trim();
+        if let Some(key) = written
+            .strip_prefix('[')
+            .filter(|rest| !rest.starts_with('['))
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            let key = key.trim();
+            message.push_str(&format!(
+                ": write `[[{key}]]` (an array of tables), not `[{key}]`"
+            ));
+        }
+    }
+    src.error_at(span, message)
+}
+
+struct Validator<'a> {
+    texts: &'a [SourceText<'a>],
+    /// (index of the source file, error); sorted at the end.
+    errors: Vec<(usize, PolicyError)>,
+    all_files_parsed: bool,
+    /// Every target name seen (even if the target is otherwise invalid).
+    target_defs: HashMap<String, SourceLocation>,
+    workload_defs: HashMap<String, SourceLocation>,
+    /// Normalised address -> (owning target, where the address is written).
+    address_owners: HashMap<SocketAddr, (String, SourceLocation)>,
+    /// Pattern as written -> (owning workload, where the pattern is written).
+    pattern_owners: HashMap<String, (String, SourceLocation)>,
+    targets: Vec<Target>,
+    workloads: Vec<Workload>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(texts: &'a [SourceText<'a>]) -> Self {
+        Self {
+            texts,
+            errors: Vec::new(),
+            all_files_parsed: true,
+            target_defs: HashMap::new(),
+            workload_defs: HashMap::new(),
+            address_owners: HashMap::new(),
+            pattern_owners: HashMap::new(),
+            targets: Vec::new(),
+            workloads: Vec::new(),
+        }
+    }
+
+    fn error<T>(&mut self, file: usize, at: &Spanned<T>, message: impl Into<String>) {
+        let error = self.texts[file].error_at(at.span(), message);
+        self.errors.push((file, error));
+    }
+
+    fn location<T>(&self, file: usize, at: &Spanned<T>) -> SourceLocation {
+        let src = &self.texts[file];
+        SourceLocation {
+            file: src.path.to_path_buf(),
+            line: src.position(at.span().start).0,
+        }
+    }
+
+    fn finish(mut self) -> Result<PolicySet, PolicyErrors> {
+        if self.errors.is_empty() {
+            return Ok(PolicySet {
+                workloads: self.workloads,
+                targets: self.targets,
+            });
+        }
+        self.errors
+            .sort_by_key(|(file, e)| (*file, e.line, e.column));
+        Err(PolicyErrors(
+            self.errors.into_iter().map(|(_, e)| e).collect(),
+        ))
+    }
+
+    /// Checks the name syntax; true if valid.
+    fn check_name(&mut self, file: usize, name: &Spanned<String>, kind: &str) -> bool {
+        if is_valid_name(name.get_ref()) {
+            return true;
+        }
+        self.error(
+            file,
+            name,
+            format!(
+                "invalid {kind} name `{}`: use 1 to {MAX_NAME_LEN} characters among `a-z`, \
+                 `0-9`, `_` and `-`, starting with a letter or a digit",
+                name.get_ref()
+            ),
+        );
+        false
+    }
+
+    fn target(&mut self, file: usize, raw: &Spanned<RawTarget>) {
+        let source = self.location(file, raw);
+        let t = raw.get_ref();
+        let name = t.name.get_ref().clone();
+
+        self.check_name(file, &t.name, "target");
+        // A duplicate is only checked on its own: its addresses are not
+        // claimed, so as not to report them as conflicting with the original.
+        let duplicate = if let Some(first) = self.target_defs.get(&name) {
+            let message = format!("target `{name}` is already defined at {first}");
+            self.error(file, &t.name, message);
+            true
+        } else {
+            self.target_defs.insert(name.clone(), source.clone());
+            false
+        };
+
+        if t.addresses.get_ref().is_empty() {
+            self.error(
+                file,
+                &t.addresses,
+                format!(
+                    "target `{name}` has no addresses: list at least one IP address and port, \
+                     e.g. \"127.0.0.1:5432\""
+                ),
+            );
+        }
+        let mut addresses = Vec::new();
+        for written in t.addresses.get_ref() {
+            match parse_address(written.get_ref()) {
+                Ok(addr) => {
+                    if duplicate || self.claim_address(file, &name, written, addr) {
+                        addresses.push(addr);
+                    }
+                }
+                Err(message) => self.error(file, written, message),
+            }
+        }
+
+        let credentials = t
+            .credentials
+            .as_ref()
+            .and_then(|c| self.credentials(file, c));
+
+        self.targets.push(Target {
+            name,
+            protocol: t.protocol,
+            addresses,
+            credentials,
+            source,
+        });
+    }
+
+    /// Records `addr` as belonging to `target`; false (and an error) if some
+    /// target already has it.
+    fn claim_address(
+        &mut self,
+        file: usize,
+        target: &str,
+        written: &Spanned<String>,
+        addr: SocketAddr,
+    ) -> bool {
+        let key = normalize_addr(addr);
+        if let Some((owner, at)) = self.address_owners.get(&key) {
+            let message = if owner == target {
+                format!(
+                    "address `{}` is listed twice in target `{target}` (first at {at})",
+                    written.get_ref()
+                )
+            } else {
+                format!(
+                    "address `{}` already belongs to target `{owner}` ({at}): an address may \
+                     belong to only one target",
+                    written.get_ref()
+                )
+            };
+            self.error(file, written, message);
+            return false;
+        }
+        let at = self.location(file, written);
+        self.address_owners.insert(key, (target.to_string(), at));
+        true
+    }
+
+    fn credentials(&mut self, file: usize, raw: &RawCredentials) -> Option<Credentials> {
+        let mut ok = true;
+        if raw.username.get_ref().trim().is_empty() {
+            self.error(
+                file,
+                &raw.username,
+                "credentials username must not be empty",
+            );
+            ok = false;
+        }
+        let password = match raw.password.get_ref() {
+            RawSecret::Inline => {
+                self.error(
+                    file,
+                    &raw.password,
+                    r#"inline secrets are not allowed: use password = { file = "..." } or { env = "..." }"#,
+                );
+                None
+            }
+            RawSecret::Reference(r) => match (&r.file, &r.env) {
+                (Some(path), None) => {
+                    if Path::new(path.get_ref()).is_absolute() {
+                        Some(SecretRef::File(PathBuf::from(path.get_ref())))
+                    } else {
+                        let message =
+                            format!("secret file path `{}` must be absolute", path.get_ref());
+                        self.error(file, path, message);
+                        None
+                    }
+                }
+                (None, Some(env)) => {
+                    if is_valid_env_name(env.get_ref()) {
+                        Some(SecretRef::Env(env.get_ref().clone()))
+                    } else {
+                        let message = format!(
+                            "invalid environment variable name `{}`: expected \
+                             [A-Za-z_][A-Za-z0-9_]*",
+                            env.get_ref()
+                        );
+                        self.error(file, env, message);
+                        None
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    self.error(
+                        file,
+                        &raw.password,
+                        "a secret reference takes exactly one of `file` or `env`, not both",
+                    );
+                    None
+                }
+                (None, None) => {
+                    self.error(
+                        file,
+                        &raw.password,
+                        r#"a secret reference needs exactly one of `file` or `env`: { file = "..." } or { env = "..." }"#,
+                    );
+                    None
+                }
+            },
+        };
+        match password {
+            Some(password) if ok => Some(Credentials {
+                username: raw.username.get_ref().clone(),
+                password,
+            }),
+            _ => None,
+        }
+    }
+
+    fn workload(&mut self, file: usize, raw: &Spanned<RawWorkload>) {
+        let source = self.location(file, raw);
+        let w = raw.get_ref();
+        let name = w.name.get_ref().clone();
+
+        self.check_name(file, &w.name, "workload");
+        // As for targets, a duplicate's patterns are not claimed.
+        let duplicate = if let Some(first) = self.workload_defs.get(&name) {
+            let message = format!("workload `{name}` is already defined at {first}");
+            self.error(file, &w.name, message);
+            true
+        } else {
+            self.workload_defs.insert(name.clone(), source.clone());
+            false
+        };
+
+        let mut cgroups = Vec::new();
+        for written in &w.cgroups {
+            match CgroupPattern::parse(written.get_ref()) {
+                Ok(pattern) => {
+                    if duplicate || self.claim_pattern(file, &name, written) {
+                        cgroups.push(pattern);
+                    }
+                }
+                Err(message) => self.error(file, written, message),
+            }
+        }
+
+        if w.targets.get_ref().is_empty() {
+            self.error(
+                file,
+                &w.targets,
+                format!(
+                    "workload `{name}` has no targets: list the names of the targets it may reach"
+                ),
+            );
+        }
+        let mut targets: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        for reference in w.targets.get_ref() {
+            let target = reference.get_ref();
+            if !seen.insert(target.as_str()) {
+                let message = format!("target `{target}` is listed twice");
+                self.error(file, reference, message);
+                continue;
+            }
+            if !self.target_defs.contains_key(target) {
+                if self.all_files_parsed {
+                    let message = self.unknown_target_message(target);
+                    self.error(file, reference, message);
+                }
+                continue;
+            }
+            targets.push(target.clone());
+        }
+
+        self.workloads.push(Workload {
+            name,
+            description: w.description.clone(),
+            cgroups,
+            targets,
+            source,
+        });
+    }
+
+    /// Records a pattern as used by `workload`; false (and an error) if it
+    /// already is, by this workload or another one (the same pattern in two
+    /// workloads would make every matching job ambiguous).
+    fn claim_pattern(&mut self, file: usize, workload: &str, written: &Spanned<String>) -> bool {
+        let pattern = written.get_ref();
+        if let Some((owner, at)) = self.pattern_owners.get(pattern) {
+            let message = if owner == workload {
+                format!(
+                    "cgroup pattern `{pattern}` is listed twice in workload `{workload}` (first \
+                     at {at})"
+                )
+            } else {
+                format!(
+                    "cgroup pattern `{pattern}` is already used by workload `{owner}` ({at}): a \
+                     cgroup may belong to only one workload"
+                )
+            };
+            self.error(file, written, message);
+            return false;
+        }
+        let at = self.location(file, written);
+        self.pattern_owners
+            .insert(pattern.clone(), (workload.to_string(), at));
+        true
+    }
+
+    fn unknown_target_message(&self, target: &str) -> String {
+        let mut known: Vec<&str> = self.target_defs.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        if known.is_empty() {
+            format!("unknown target `{target}`: no [[target]] is defined")
+        } else {
+            let known = known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("unknown target `{target}` (defined targets: {known})")
+        }
+    }
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,47}`
+fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    name.len() <= MAX_NAME_LEN
+        && (first.is_ascii_lowercase() || first.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`
+fn is_valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) if first.is_ascii_alphabetic() || first == '_' => {
+            chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        _ => false,
+    }
+}
+
+/// An IP literal and a non-zero port; hostnames and unspecified addresses
+/// are refused.
+fn parse_address(written: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = match written.parse() {
+        Ok(addr) => addr,
+        Err(_) => return Err(address_parse_error(written)),
+    };
+    if addr.port() == 0 {
+        return Err(format!("address `{written}`: port 0 is not allowed"));
+    }
+    if normalize_addr(addr).ip().is_unspecified() {
+        return Err(format!(
+            "address `{written}` is unspecified (0.0.0.0 or ::): list the concrete IP addresses \
+             the service listens on"
+        ));
+    }
+    Ok(addr)
+}
+
+fn address_parse_error(written: &str) -> String {
+    const EXPECTED: &str =
+        r#"expected an IP literal and a port, e.g. "127.0.0.1:5432" or "[::1]:5432""#;
+    if let Ok(ip) = written.parse::<IpAddr>() {
+        let example = match ip {
+            IpAddr::V4(_) => format!("{ip}:5432"),
+            IpAddr::V6(_) => format!("[{ip}]:5432"),
+        };
+        return format!("address `{written}` has no port: write it e.g. as \"{example}\"");
+    }
+    let host = match written.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => host,
+        Some(_) => return format!("invalid address `{written}`: {EXPECTED}"),
+        None => written,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<IpAddr>().is_ok() {
+        // e.g. an IPv6 address without brackets: `::1:5432`.
+        return format!("invalid address `{written}`: {EXPECTED} (IPv6 needs brackets)");
+    }
+    let looks_like_hostname = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+    if looks_like_hostname {
+        format!(
+            "address `{written}` is not an IP literal: hostnames are not allowed (the kernel \
+             matches IP addresses); list the IP addresses `{host}` resolves to, e.g. \
+             \"127.0.0.1:5432\""
+        )
+    } else {
+        format!("invalid address `{written}`: {EXPECTED}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_rules() {
+        assert!(is_valid_name("orders-db"));
+        assert!(is_valid_name("0day_etl"));
+        assert!(is_valid_name(&"a".repeat(48)));
+        assert!(!is_valid_name(&"a".repeat(49)));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("-x"));
+        assert!(!is_valid_name("_x"));
+        assert!(!is_valid_name("Orders"));
+        assert!(!is_valid_name("orders.db"));
+        assert!(!is_valid_name("ordérs"));
+    }
+
+    #[test]
+    fn env_name_rules() {
+        assert!(is_valid_env_name("ORDERS_DB_PASSWORD"));
+        assert!(is_valid_env_name("_x1"));
+        assert!(!is_valid_env_name(""));
+        assert!(!is_valid_env_name("1X"));
+        assert!(!is_valid_env_name("A-B"));
+    }
+
+    #[test]
+    fn address_rules() {
+        assert_eq!(
+            parse_address("127.0.0.1:5432").unwrap(),
+            "127.0.0.1:5432".parse().unwrap()
+        );
+        assert!(parse_address("[::1]:5432").is_ok());
+        assert!(parse_address("[::ffff:10.0.0.1]:5432").is_ok());
+        assert!(
+            parse_address("db.internal:5432")
+                .unwrap_err()
+                .contains("hostnames")
+        );
+        assert!(
+            parse_address("localhost:5432")
+                .unwrap_err()
+                .contains("hostnames")
+        );
+        assert!(
+            parse_address("localhost")
+                .unwrap_err()
+                .contains("hostnames")
+        );
+        assert!(parse_address("127.0.0.1").unwrap_err().contains("no port"));
+        assert!(parse_address("::1").unwrap_err().contains("[::1]:5432"));
+        // `::1:5432` is itself a valid IPv6 address (no port).
+        assert!(parse_address("::1:5432").unwrap_err().contains("no port"));
+        assert!(
+            parse_address("[::1]")
+                .unwrap_err()
+                .contains("invalid address")
+        );
+        assert!(
+            parse_address("127.0.0.1:99999")
+                .unwrap_err()
+                .contains("invalid address")
+        );
+        assert!(parse_address("127.0.0.1:0").unwrap_err().contains("port 0"));
+        assert!(
+            parse_address("0.0.0.0:5432")
+                .unwrap_err()
+                .contains("unspecified")
+        );
+        assert!(
+            parse_address("[::]:5432")
+                .unwrap_err()
+                .contains("unspecified")
+        );
+        assert!(
+            parse_address("[::ffff:0.0.0.0]:5432")
+                .unwrap_err()
+                .contains("unspecified")
+        );
+    }
+}
