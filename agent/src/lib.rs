@@ -21,3 +21,4 @@ pub mod intercept;
 pub mod policy;
 pub mod proxy;
 pub mod scope;
+pub mod secrets;

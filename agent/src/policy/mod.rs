@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{PolicyError, PolicyErrors};
 pub use model::{
-    Credentials, PolicySet, Protocol, SecretRef, SourceLocation, Target, Workload, normalize_addr,
+    CredentialMode, Credentials, PolicySet, PostgresSettings, Protocol, SecretRef, SourceLocation,
+    Target, TlsMode, TlsSettings, Workload, normalize_addr,
 };
 pub use pattern::CgroupPattern;
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -38,8 +39,65 @@ pub struct Target {
     /// As written (an IPv4-mapped IPv6 address is kept as such); compare with
     /// [`normalize_addr`] applied on both sides.
     pub addresses: Vec<SocketAddr>,
+    /// Always `Some` for a postgres target (required there); optional and
+    /// unused for a tcp target.
     pub credentials: Option<Credentials>,
+    /// `Some` iff `protocol` is [`Protocol::Postgres`].
+    pub postgres: Option<PostgresSettings>,
     pub source: SourceLocation,
+}
+
+/// What the agent does on a PostgreSQL target's connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// When set, the upstream database is forced to this one (the client's
+    /// `dbname` is ignored); when `None`, the client's choice is used. A
+    /// PostgreSQL identifier as written (1 to 63 bytes, no NUL), to be quoted
+    /// when used in SQL.
+    pub database: Option<String>,
+    /// Whether the startup parameter `replication` is accepted (else refused).
+    pub allow_replication: bool,
+    pub tls: TlsSettings,
+}
+
+/// TLS from the agent to the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub mode: TlsMode,
+    /// Absolute path of a PEM file of CA certificates to trust instead of the
+    /// system roots (read at use time). Only with [`TlsMode::VerifyFull`].
+    pub ca_file: Option<PathBuf>,
+    /// The DNS name (or IP address) the certificate is verified against;
+    /// `None`: the IP address the job connected to. Only with
+    /// [`TlsMode::VerifyFull`].
+    pub server_name: Option<String>,
+}
+
+/// Whether and how the agent uses TLS towards a target. There is no
+/// "prefer"/"require": TLS without verification is not offered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// TLS required; the certificate chain and the server name are verified.
+    #[default]
+    VerifyFull,
+    /// Plain text (e.g. a database on the loopback interface).
+    Disable,
+}
+
+impl TlsMode {
+    /// As written in a policy file: `verify-full` or `disable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::VerifyFull => "verify-full",
+            TlsMode::Disable => "disable",
+        }
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The protocol spoken to a target.
@@ -69,8 +127,28 @@ impl fmt::Display for Protocol {
 /// the password, never the password itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// Static: the role the agent logs in as. Ephemeral: the admin role that
+    /// creates the per-session roles. 1 to 63 bytes, no NUL.
     pub username: String,
+    /// The password of `username`.
     pub password: SecretRef,
+    pub mode: CredentialMode,
+}
+
+/// How the agent logs in upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CredentialMode {
+    /// As `username`, for every session.
+    Static,
+    /// As a role that `username` creates for each session: a member of
+    /// `group_role`, with a fresh random password, valid until now + `ttl`.
+    Ephemeral {
+        /// The least-privilege group role granted to each per-session role
+        /// (a PostgreSQL identifier as written, 1 to 63 bytes, no NUL).
+        group_role: String,
+        /// Between 1 minute and 24 hours (default 15 minutes).
+        ttl: Duration,
+    },
 }
 
 /// Where a secret is to be read from (at use time, by the caller). Never the

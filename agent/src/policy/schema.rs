@@ -48,15 +48,46 @@ pub(crate) struct RawTarget {
     pub(crate) name: Spanned<String>,
     pub(crate) protocol: Protocol,
     pub(crate) addresses: Spanned<Vec<Spanned<String>>>,
+    /// PostgreSQL only (refused on other protocols).
+    pub(crate) database: Option<Spanned<String>>,
+    /// PostgreSQL only (refused on other protocols).
+    pub(crate) allow_replication: Option<Spanned<bool>>,
+    /// PostgreSQL only (refused on other protocols).
+    pub(crate) tls: Option<Spanned<RawTls>>,
+    /// Required for PostgreSQL; optional (and unused) otherwise.
     pub(crate) credentials: Option<RawCredentials>,
+}
+
+/// A `[target.tls]` table: how the agent connects to the target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    /// `"verify-full"` or `"disable"`; a string (not an enum) so that
+    /// `"prefer"`/`"require"` get a message saying why they are not offered.
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) ca_file: Option<Spanned<String>>,
+    pub(crate) server_name: Option<Spanned<String>>,
 }
 
 /// A `[target.credentials]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCredentials {
+    pub(crate) mode: Option<Spanned<RawCredentialMode>>,
     pub(crate) username: Spanned<String>,
     pub(crate) password: Spanned<RawSecret>,
+    /// Ephemeral only.
+    pub(crate) group_role: Option<Spanned<String>>,
+    /// Ephemeral only: a humantime duration, parsed in validation.
+    pub(crate) ttl: Option<Spanned<String>>,
+}
+
+/// `mode` of a `[target.credentials]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawCredentialMode {
+    Static,
+    Ephemeral,
 }
 
 /// A secret as written: either a reference table, or an inline string,

@@ -63,6 +63,35 @@ fn target_with_addresses(addresses: &str) -> String {
     format!("[[target]]\nname = \"t\"\nprotocol = \"tcp\"\naddresses = {addresses}\n")
 }
 
+/// The first lines (1 to 4) of a postgres target `t`; its fields and tables follow.
+const PG_HEAD: &str =
+    "[[target]]\nname = \"t\"\nprotocol = \"postgres\"\naddresses = [\"10.0.0.1:5432\"]\n";
+
+/// A `[target.credentials]` table for static credentials (3 lines).
+const STATIC_CREDENTIALS: &str =
+    "[target.credentials]\nusername = \"chunker\"\npassword = { env = \"PW\" }\n";
+
+/// A postgres target `t`: [`PG_HEAD`], then `body` from line 5, then
+/// [`STATIC_CREDENTIALS`].
+fn pg_target(body: &str) -> String {
+    format!("{PG_HEAD}{body}{STATIC_CREDENTIALS}")
+}
+
+/// A postgres target `t` whose `[target.credentials]` table starts on line 5
+/// with `mode`, `username` and `password`, then `more` (from line 8).
+fn pg_credentials(mode: &str, more: &str) -> String {
+    format!(
+        "{PG_HEAD}[target.credentials]\nmode = \"{mode}\"\nusername = \"admin\"\n\
+         password = {{ file = \"/run/secrets/admin\" }}\n{more}"
+    )
+}
+
+fn the_target(text: &str) -> Target {
+    let mut set = parse_ok(&[("t.toml", text)]);
+    assert_eq!(set.targets.len(), 1);
+    set.targets.remove(0)
+}
+
 fn workload_with_cgroups(cgroups: &str) -> String {
     format!("[[workload]]\nname = \"w\"\ncgroups = {cgroups}\ntargets = [\"orders-db\"]\n")
 }
@@ -104,6 +133,19 @@ fn valid_example_parses() {
         Some(Credentials {
             username: "chunker".into(),
             password: SecretRef::File("/etc/chunk-agent/secrets/orders-db.password".into()),
+            mode: CredentialMode::Static,
+        })
+    );
+    assert_eq!(
+        t.postgres,
+        Some(PostgresSettings {
+            database: None,
+            allow_replication: false,
+            tls: TlsSettings {
+                mode: TlsMode::VerifyFull,
+                ca_file: None,
+                server_name: None,
+            },
         })
     );
     assert_eq!(t.source.to_string(), "orders.toml:1");
@@ -137,6 +179,24 @@ fn repo_example_policies_load() {
     assert_eq!(
         set.workloads_for_cgroup("/chunk-jobs/nightly/run-1").len(),
         1
+    );
+    let orders = set.target("orders-db").unwrap();
+    assert_eq!(
+        orders.credentials.as_ref().unwrap().mode,
+        CredentialMode::Static
+    );
+    let tls = &orders.postgres.as_ref().unwrap().tls;
+    assert_eq!(tls.mode, TlsMode::VerifyFull);
+    assert!(tls.ca_file.is_some());
+
+    let reporting = set.target("reporting-db").unwrap();
+    assert!(matches!(
+        reporting.credentials.as_ref().unwrap().mode,
+        CredentialMode::Ephemeral { .. }
+    ));
+    assert_eq!(
+        set.workload("monthly-reports").unwrap().targets,
+        ["reporting-db"]
     );
 }
 
@@ -335,7 +395,7 @@ fn empty_address_list_is_refused() {
 
 #[test]
 fn an_address_belongs_to_only_one_target() {
-    let other = "[[target]]\nname = \"replica\"\nprotocol = \"postgres\"\naddresses = [\"[::ffff:127.0.0.1]:5432\"]\n";
+    let other = "[[target]]\nname = \"replica\"\nprotocol = \"tcp\"\naddresses = [\"[::ffff:127.0.0.1]:5432\"]\n";
     only_error(
         &[("a.toml", TARGET), ("b.toml", other)],
         ("b.toml", 4, 14),
@@ -619,4 +679,462 @@ fn load_dir_reports_unreadable_files_with_the_other_errors() {
         ],
         "{errors}"
     );
+}
+
+#[test]
+fn postgres_target_without_credentials_is_refused_at_its_header() {
+    let text = format!("# orders\n{PG_HEAD}database = \"orders\"\n");
+    let e = only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 2, 1),
+        "postgres target `t` needs a [target.credentials] table: the agent logs in upstream with it",
+    );
+    assert!(!e.message.contains('\n'));
+}
+
+#[test]
+fn tcp_target_needs_no_credentials_and_has_no_postgres_settings() {
+    let t = the_target(&target_with_addresses(r#"["10.0.0.1:6379"]"#));
+    assert_eq!(t.protocol, Protocol::Tcp);
+    assert!(t.credentials.is_none());
+    assert!(t.postgres.is_none());
+}
+
+#[test]
+fn tcp_target_may_still_have_credentials() {
+    let text = format!(
+        "{}{STATIC_CREDENTIALS}",
+        target_with_addresses(r#"["10.0.0.1:1"]"#)
+    );
+    let t = the_target(&text);
+    assert_eq!(t.credentials.unwrap().username, "chunker");
+    assert!(t.postgres.is_none());
+}
+
+#[test]
+fn postgres_defaults_are_client_database_no_replication_and_verify_full() {
+    let t = the_target(&pg_target(""));
+    let pg = t.postgres.unwrap();
+    assert_eq!(pg.database, None);
+    assert!(!pg.allow_replication);
+    assert_eq!(pg.tls, TlsSettings::default());
+    assert_eq!(pg.tls.mode, TlsMode::VerifyFull);
+    assert_eq!(pg.tls.mode.to_string(), "verify-full");
+    assert_eq!(t.credentials.unwrap().mode, CredentialMode::Static);
+}
+
+#[test]
+fn full_postgres_target_parses() {
+    let text = format!(
+        "{PG_HEAD}database = \"orders\"\nallow_replication = true\n\n\
+         [target.tls]\nmode = \"verify-full\"\nca_file = \"/etc/chunk-agent/orders-ca.pem\"\n\
+         server_name = \"orders.db.internal\"\n\n\
+         [target.credentials]\nmode = \"ephemeral\"\nusername = \"chunk_admin\"\n\
+         password = {{ file = \"/etc/chunk-agent/secrets/admin.password\" }}\n\
+         group_role = \"orders_reader\"\nttl = \"1h 30m\"\n"
+    );
+    let t = the_target(&text);
+    assert_eq!(
+        t.postgres,
+        Some(PostgresSettings {
+            database: Some("orders".into()),
+            allow_replication: true,
+            tls: TlsSettings {
+                mode: TlsMode::VerifyFull,
+                ca_file: Some("/etc/chunk-agent/orders-ca.pem".into()),
+                server_name: Some("orders.db.internal".into()),
+            },
+        })
+    );
+    assert_eq!(
+        t.credentials,
+        Some(Credentials {
+            username: "chunk_admin".into(),
+            password: SecretRef::File("/etc/chunk-agent/secrets/admin.password".into()),
+            mode: CredentialMode::Ephemeral {
+                group_role: "orders_reader".into(),
+                ttl: std::time::Duration::from_secs(90 * 60),
+            },
+        })
+    );
+}
+
+#[test]
+fn allow_replication_false_is_accepted_on_postgres() {
+    let t = the_target(&pg_target("allow_replication = false\n"));
+    assert!(!t.postgres.unwrap().allow_replication);
+}
+
+#[test]
+fn allow_replication_must_be_a_boolean() {
+    only_error(
+        &[("t.toml", &pg_target("allow_replication = \"yes\"\n"))],
+        ("t.toml", 5, 21),
+        "expected a boolean",
+    );
+}
+
+#[test]
+fn postgres_only_fields_are_refused_on_tcp_targets_naming_each_field() {
+    let text = format!(
+        "{}database = \"orders\"\nallow_replication = false\n\n[target.tls]\nmode = \"disable\"\n",
+        target_with_addresses(r#"["10.0.0.1:5432"]"#)
+    );
+    let errors = errors(&[("t.toml", &text)]);
+    let got: Vec<(usize, usize, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.column, e.message.as_str()))
+        .collect();
+    let why = "only applies to postgres targets: target `t` has protocol = \"tcp\"";
+    assert_eq!(got.len(), 3, "{errors:#?}");
+    assert_eq!((got[0].0, got[0].1), (5, 12));
+    assert!(
+        got[0].2.starts_with("`database` ") && got[0].2.contains(why),
+        "{}",
+        got[0].2
+    );
+    assert_eq!((got[1].0, got[1].1), (6, 21));
+    assert!(got[1].2.starts_with("`allow_replication` ") && got[1].2.contains(why));
+    assert_eq!((got[2].0, got[2].1), (8, 1));
+    assert!(got[2].2.starts_with("[target.tls] ") && got[2].2.contains(why));
+}
+
+#[test]
+fn inline_tls_table_on_a_tcp_target_is_refused_at_the_table() {
+    let text = format!(
+        "{}tls = {{ mode = \"verify-full\" }}\n",
+        target_with_addresses(r#"["10.0.0.1:5432"]"#)
+    );
+    only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 5, 7),
+        "[target.tls] only applies",
+    );
+}
+
+#[test]
+fn empty_tls_table_means_verify_full_with_system_roots() {
+    let t = the_target(&pg_target("[target.tls]\n"));
+    assert_eq!(t.postgres.unwrap().tls, TlsSettings::default());
+}
+
+#[test]
+fn tls_mode_disable_is_accepted() {
+    let t = the_target(&pg_target("[target.tls]\nmode = \"disable\"\n"));
+    let tls = t.postgres.unwrap().tls;
+    assert_eq!(tls.mode, TlsMode::Disable);
+    assert_eq!(tls.mode.as_str(), "disable");
+}
+
+#[test]
+fn tls_modes_without_full_verification_are_refused_with_the_reason() {
+    for mode in ["prefer", "require", "verify-ca", "allow"] {
+        let text = pg_target(&format!("[target.tls]\nmode = \"{mode}\"\n"));
+        let e = only_error(
+            &[("t.toml", &text)],
+            ("t.toml", 6, 8),
+            &format!("unsupported tls mode `{mode}`: use \"verify-full\""),
+        );
+        assert!(
+            e.message
+                .contains("without full verification is not offered"),
+            "{e}"
+        );
+    }
+    let text = pg_target("[target.tls]\nmode = \"VERIFY-FULL\"\n");
+    let e = only_error(&[("t.toml", &text)], ("t.toml", 6, 8), "or \"disable\"");
+    assert!(!e.message.contains("not offered"), "{e}");
+}
+
+#[test]
+fn unknown_tls_field_is_refused() {
+    let text = pg_target("[target.tls]\nsslmode = \"require\"\n");
+    only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 6, 1),
+        "unknown field `sslmode`",
+    );
+}
+
+#[test]
+fn ca_file_must_be_absolute() {
+    let text = pg_target("[target.tls]\nca_file = \"certs/ca.pem\"\n");
+    only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 6, 11),
+        "ca_file path `certs/ca.pem` must be absolute",
+    );
+}
+
+#[test]
+fn ca_file_and_server_name_are_refused_with_tls_disabled() {
+    let text = pg_target(
+        "[target.tls]\nmode = \"disable\"\nca_file = \"/etc/ca.pem\"\nserver_name = \"db\"\n",
+    );
+    let errors = errors(&[("t.toml", &text)]);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!((errors[0].line, errors[0].column), (7, 11));
+    assert!(
+        errors[0]
+            .message
+            .starts_with("`ca_file` is only allowed with mode = \"verify-full\""),
+        "{}",
+        errors[0]
+    );
+    assert_eq!((errors[1].line, errors[1].column), (8, 15));
+    assert!(
+        errors[1]
+            .message
+            .starts_with("`server_name` is only allowed with mode = \"verify-full\""),
+        "{}",
+        errors[1]
+    );
+}
+
+#[test]
+fn server_name_may_be_a_dns_name_or_an_ip_address() {
+    for name in ["orders.db.internal", "localhost", "10.0.0.1", "::1"] {
+        let text = pg_target(&format!("[target.tls]\nserver_name = \"{name}\"\n"));
+        let tls = the_target(&text).postgres.unwrap().tls;
+        assert_eq!(tls.server_name.as_deref(), Some(name));
+        assert_eq!(tls.mode, TlsMode::VerifyFull);
+    }
+}
+
+#[test]
+fn invalid_server_name_is_refused() {
+    for name in [
+        "*.db.internal",
+        "db internal",
+        "db.internal:5432",
+        "",
+        "10.0.0.300",
+    ] {
+        let text = pg_target(&format!("[target.tls]\nserver_name = \"{name}\"\n"));
+        only_error(
+            &[("t.toml", &text)],
+            ("t.toml", 6, 15),
+            &format!("invalid server_name `{name}`: expected a DNS name"),
+        );
+    }
+}
+
+#[test]
+fn database_is_a_postgres_identifier_as_written() {
+    // Quoted when used: any character but NUL, up to 63 bytes.
+    for name in ["orders", "Orders DB", "a\\\"b", &"d".repeat(63), "é"] {
+        let text = pg_target(&format!("database = \"{name}\"\n"));
+        let expected = name.replace("\\\"", "\"");
+        assert_eq!(the_target(&text).postgres.unwrap().database, Some(expected));
+    }
+}
+
+#[test]
+fn invalid_database_is_refused() {
+    let long = "d".repeat(64);
+    let cases = [
+        ("", "`database` must not be empty"),
+        (
+            long.as_str(),
+            "`database` is 64 bytes long: PostgreSQL identifiers are at most 63 bytes",
+        ),
+        ("a\\u0000b", "`database` must not contain a NUL character"),
+    ];
+    for (written, needle) in cases {
+        let text = pg_target(&format!("database = \"{written}\"\n"));
+        only_error(&[("t.toml", &text)], ("t.toml", 5, 12), needle);
+    }
+    // 32 two-byte characters: 64 bytes.
+    let text = pg_target(&format!("database = \"{}\"\n", "é".repeat(32)));
+    only_error(&[("t.toml", &text)], ("t.toml", 5, 12), "is 64 bytes long");
+}
+
+#[test]
+fn username_is_at_most_63_bytes_without_nul() {
+    let text = TARGET.replace(
+        "username = \"chunker\"",
+        &format!("username = \"{}\"", "u".repeat(63)),
+    );
+    parse_ok(&[("t.toml", &text)]);
+    let text = TARGET.replace(
+        "username = \"chunker\"",
+        &format!("username = \"{}\"", "u".repeat(64)),
+    );
+    only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 7, 12),
+        "credentials username is 64 bytes long",
+    );
+    let text = TARGET.replace("username = \"chunker\"", "username = \"a\\u0000\"");
+    only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 7, 12),
+        "credentials username must not contain a NUL character",
+    );
+    let text = TARGET.replace("username = \"chunker\"", "username = \"  \"");
+    only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 7, 12),
+        "username must not be empty or blank",
+    );
+}
+
+#[test]
+fn static_is_the_default_credentials_mode_and_may_be_explicit() {
+    let t = the_target(&pg_credentials("static", ""));
+    let c = t.credentials.unwrap();
+    assert_eq!(c.mode, CredentialMode::Static);
+    assert_eq!(c.username, "admin");
+    assert_eq!(c.password, SecretRef::File("/run/secrets/admin".into()));
+}
+
+#[test]
+fn ephemeral_credentials_default_to_a_15_minute_ttl() {
+    let t = the_target(&pg_credentials(
+        "ephemeral",
+        "group_role = \"orders_reader\"\n",
+    ));
+    assert_eq!(
+        t.credentials.unwrap().mode,
+        CredentialMode::Ephemeral {
+            group_role: "orders_reader".into(),
+            ttl: std::time::Duration::from_secs(15 * 60),
+        }
+    );
+}
+
+#[test]
+fn ephemeral_credentials_need_a_group_role_at_the_mode() {
+    only_error(
+        &[("t.toml", &pg_credentials("ephemeral", "ttl = \"5m\"\n"))],
+        ("t.toml", 6, 8),
+        "ephemeral credentials need `group_role`: the least-privilege group role granted to each \
+         per-session role",
+    );
+}
+
+#[test]
+fn group_role_is_a_postgres_identifier_as_written() {
+    let text = pg_credentials("ephemeral", "group_role = \"Orders Readers\"\n");
+    let mode = the_target(&text).credentials.unwrap().mode;
+    assert!(
+        matches!(&mode, CredentialMode::Ephemeral { group_role, .. } if group_role == "Orders Readers"),
+        "{mode:?}"
+    );
+    let long = "g".repeat(64);
+    let cases = [
+        ("", "`group_role` must not be empty"),
+        (long.as_str(), "`group_role` is 64 bytes long"),
+        ("a\\u0000b", "`group_role` must not contain a NUL character"),
+    ];
+    for (written, needle) in cases {
+        let text = pg_credentials("ephemeral", &format!("group_role = \"{written}\"\n"));
+        only_error(&[("t.toml", &text)], ("t.toml", 9, 14), needle);
+    }
+}
+
+#[test]
+fn group_role_and_ttl_are_refused_for_static_credentials() {
+    let text = pg_credentials("static", "group_role = \"orders_reader\"\nttl = \"15m\"\n");
+    let errors = errors(&[("t.toml", &text)]);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!((errors[0].line, errors[0].column), (9, 14));
+    assert!(
+        errors[0]
+            .message
+            .starts_with("`group_role` is only used with mode = \"ephemeral\""),
+        "{}",
+        errors[0]
+    );
+    assert_eq!((errors[1].line, errors[1].column), (10, 7));
+    assert!(
+        errors[1]
+            .message
+            .starts_with("`ttl` is only used with mode = \"ephemeral\""),
+        "{}",
+        errors[1]
+    );
+    // Also when `mode` is left out (static by default).
+    let text = TARGET.replace(
+        "username = \"chunker\"",
+        "username = \"chunker\"\ngroup_role = \"r\"",
+    );
+    only_error(
+        &[("t.toml", &text)],
+        ("t.toml", 8, 14),
+        "`group_role` is only used",
+    );
+}
+
+#[test]
+fn ttl_is_a_duration_between_1m_and_24h() {
+    let ttl_of = |written: &str| {
+        let text = pg_credentials(
+            "ephemeral",
+            &format!("group_role = \"r\"\nttl = \"{written}\"\n"),
+        );
+        match the_target(&text).credentials.unwrap().mode {
+            CredentialMode::Ephemeral { ttl, .. } => ttl.as_secs(),
+            CredentialMode::Static => panic!("not ephemeral"),
+        }
+    };
+    assert_eq!(ttl_of("1m"), 60);
+    assert_eq!(ttl_of("60s"), 60);
+    assert_eq!(ttl_of("2h 5m"), 7500);
+    assert_eq!(ttl_of("1h30m"), 5400);
+    assert_eq!(ttl_of("24h"), 86400);
+    assert_eq!(ttl_of("1day"), 86400);
+
+    for written in ["59s", "0s", "24h 1s", "2days"] {
+        let text = pg_credentials(
+            "ephemeral",
+            &format!("group_role = \"r\"\nttl = \"{written}\"\n"),
+        );
+        only_error(
+            &[("t.toml", &text)],
+            ("t.toml", 10, 7),
+            &format!("ttl `{written}` is out of range: it must be between 1m and 24h"),
+        );
+    }
+    for written in ["15", "soon", "", "-5m"] {
+        let text = pg_credentials(
+            "ephemeral",
+            &format!("group_role = \"r\"\nttl = \"{written}\"\n"),
+        );
+        let e = only_error(
+            &[("t.toml", &text)],
+            ("t.toml", 10, 7),
+            &format!("invalid ttl `{written}`: "),
+        );
+        assert!(
+            e.message
+                .ends_with("expected a duration such as \"15m\" or \"1h30m\""),
+            "{e}"
+        );
+    }
+    let text = pg_credentials("ephemeral", "group_role = \"r\"\nttl = 900\n");
+    only_error(&[("t.toml", &text)], ("t.toml", 10, 7), "expected a string");
+}
+
+#[test]
+fn unknown_credentials_mode_is_refused() {
+    only_error(
+        &[("t.toml", &pg_credentials("rotating", ""))],
+        ("t.toml", 6, 8),
+        "unknown variant `rotating`, expected `static` or `ephemeral`",
+    );
+}
+
+#[test]
+fn all_credential_and_tls_errors_of_a_target_are_collected() {
+    let text = format!(
+        "{PG_HEAD}database = \"\"\n[target.tls]\nmode = \"prefer\"\nca_file = \"ca.pem\"\n\
+         [target.credentials]\nmode = \"ephemeral\"\nusername = \"\"\npassword = \"hunter2\"\n\
+         ttl = \"1s\"\n"
+    );
+    let errors = errors(&[("t.toml", &text)]);
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    // database, tls mode, ca_file, mode (no group_role), username, password, ttl
+    assert_eq!(lines, [5, 7, 8, 10, 11, 12, 13], "{errors:#?}");
+    assert!(errors.iter().all(|e| !e.message.contains("hunter2")));
 }

@@ -4,18 +4,32 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::error::{PolicyError, PolicyErrors, SourceText};
 use super::model::{
-    Credentials, PolicySet, SecretRef, SourceLocation, Target, Workload, normalize_addr,
+    CredentialMode, Credentials, PolicySet, PostgresSettings, Protocol, SecretRef, SourceLocation,
+    Target, TlsMode, TlsSettings, Workload, normalize_addr,
 };
 use super::pattern::CgroupPattern;
-use super::schema::{RawCredentials, RawFile, RawSecret, RawTarget, RawWorkload};
+use super::schema::{
+    RawCredentialMode, RawCredentials, RawFile, RawSecret, RawTarget, RawTls, RawWorkload,
+};
 
 /// Maximum length of a workload or target name.
 const MAX_NAME_LEN: usize = 48;
+
+/// Maximum length in bytes of a PostgreSQL identifier (`NAMEDATALEN - 1`):
+/// longer ones are silently truncated by the server.
+const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// Default lifetime of an ephemeral per-session role.
+const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+/// Bounds of an ephemeral role's lifetime (inclusive).
+const MIN_TTL: Duration = Duration::from_secs(60);
+const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// See [`super::parse_sources`].
 pub(crate) fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, PolicyErrors> {
@@ -192,14 +206,158 @@ impl<'a> Validator<'a> {
             .credentials
             .as_ref()
             .and_then(|c| self.credentials(file, c));
+        let postgres = match t.protocol {
+            Protocol::Postgres => {
+                if t.credentials.is_none() {
+                    self.error(
+                        file,
+                        raw,
+                        format!(
+                            "postgres target `{name}` needs a [target.credentials] table: the \
+                             agent logs in upstream with it"
+                        ),
+                    );
+                }
+                Some(self.postgres_settings(file, t))
+            }
+            Protocol::Tcp => {
+                self.refuse_postgres_only_fields(file, &name, t);
+                None
+            }
+        };
 
         self.targets.push(Target {
             name,
             protocol: t.protocol,
             addresses,
             credentials,
+            postgres,
             source,
         });
+    }
+
+    fn postgres_settings(&mut self, file: usize, t: &RawTarget) -> PostgresSettings {
+        let database = t
+            .database
+            .as_ref()
+            .filter(|db| self.check_identifier(file, db, "`database`"))
+            .map(|db| db.get_ref().clone());
+        let allow_replication = t.allow_replication.as_ref().is_some_and(|a| *a.get_ref());
+        let tls = t
+            .tls
+            .as_ref()
+            .map(|tls| self.tls(file, tls.get_ref()))
+            .unwrap_or_default();
+        PostgresSettings {
+            database,
+            allow_replication,
+            tls,
+        }
+    }
+
+    /// Errors for the fields that only make sense on a postgres target.
+    fn refuse_postgres_only_fields(&mut self, file: usize, name: &str, t: &RawTarget) {
+        let why = |field: &str| {
+            format!(
+                "{field} only applies to postgres targets: target `{name}` has protocol = \"tcp\" \
+                 (its bytes are relayed as they are)"
+            )
+        };
+        if let Some(database) = &t.database {
+            self.error(file, database, why("`database`"));
+        }
+        if let Some(allow) = &t.allow_replication {
+            self.error(file, allow, why("`allow_replication`"));
+        }
+        if let Some(tls) = &t.tls {
+            self.error(file, tls, why("[target.tls]"));
+        }
+    }
+
+    fn tls(&mut self, file: usize, raw: &RawTls) -> TlsSettings {
+        let mode = match &raw.mode {
+            None => TlsMode::default(),
+            Some(mode) => match mode.get_ref().as_str() {
+                "verify-full" => TlsMode::VerifyFull,
+                "disable" => TlsMode::Disable,
+                other => {
+                    let mut message = format!(
+                        "unsupported tls mode `{other}`: use \"verify-full\" (TLS, with the \
+                         server certificate and name verified) or \"disable\" (no TLS)"
+                    );
+                    if matches!(other, "allow" | "prefer" | "require" | "verify-ca") {
+                        message.push_str(
+                            "; TLS without full verification is not offered: it does not stop \
+                             an active attacker",
+                        );
+                    }
+                    self.error(file, mode, message);
+                    // Go on as with the default, to check the other fields.
+                    TlsMode::default()
+                }
+            },
+        };
+        let only_verify_full = |field: &str| {
+            format!(
+                "`{field}` is only allowed with mode = \"verify-full\" (this target has mode = \
+                 \"disable\": no TLS)"
+            )
+        };
+
+        let mut ca_file = None;
+        if let Some(path) = &raw.ca_file {
+            if mode == TlsMode::Disable {
+                self.error(file, path, only_verify_full("ca_file"));
+            } else if Path::new(path.get_ref()).is_absolute() {
+                ca_file = Some(PathBuf::from(path.get_ref()));
+            } else {
+                let message = format!("ca_file path `{}` must be absolute", path.get_ref());
+                self.error(file, path, message);
+            }
+        }
+
+        let mut server_name = None;
+        if let Some(written) = &raw.server_name {
+            let value = written.get_ref();
+            if mode == TlsMode::Disable {
+                self.error(file, written, only_verify_full("server_name"));
+            } else if value.parse::<IpAddr>().is_ok() || is_valid_dns_name(value) {
+                server_name = Some(value.clone());
+            } else {
+                let message = format!(
+                    "invalid server_name `{value}`: expected a DNS name (e.g. \
+                     \"orders.db.internal\", no wildcard) or an IP address"
+                );
+                self.error(file, written, message);
+            }
+        }
+
+        TlsSettings {
+            mode,
+            ca_file,
+            server_name,
+        }
+    }
+
+    /// Checks a PostgreSQL identifier as written (it is quoted when used, so
+    /// any character but NUL is fine); true if valid.
+    fn check_identifier(&mut self, file: usize, value: &Spanned<String>, what: &str) -> bool {
+        let v = value.get_ref();
+        let problem = if v.is_empty() {
+            format!("{what} must not be empty")
+        } else if v.len() > MAX_IDENTIFIER_LEN {
+            format!(
+                "{what} is {} bytes long: PostgreSQL identifiers are at most \
+                 {MAX_IDENTIFIER_LEN} bytes",
+                v.len()
+            )
+        } else if v.contains('\0') {
+            format!("{what} must not contain a NUL character")
+        } else {
+            return true;
+        };
+        self.error(file, value, problem);
+        false
     }
 
     /// Records `addr` as belonging to `target`; false (and an error) if some
@@ -239,8 +397,10 @@ impl<'a> Validator<'a> {
             self.error(
                 file,
                 &raw.username,
-                "credentials username must not be empty",
+                "credentials username must not be empty or blank",
             );
+            ok = false;
+        } else if !self.check_identifier(file, &raw.username, "credentials username") {
             ok = false;
         }
         let password = match raw.password.get_ref() {
@@ -294,13 +454,77 @@ impl<'a> Validator<'a> {
                 }
             },
         };
-        match password {
-            Some(password) if ok => Some(Credentials {
+        let mode = self.credential_mode(file, raw);
+        match (password, mode) {
+            (Some(password), Some(mode)) if ok => Some(Credentials {
                 username: raw.username.get_ref().clone(),
                 password,
+                mode,
             }),
             _ => None,
         }
+    }
+
+    fn credential_mode(&mut self, file: usize, raw: &RawCredentials) -> Option<CredentialMode> {
+        let mode = raw
+            .mode
+            .as_ref()
+            .map_or(RawCredentialMode::Static, |m| *m.get_ref());
+        match mode {
+            RawCredentialMode::Static => {
+                let mut ok = true;
+                for (field, value) in [("group_role", &raw.group_role), ("ttl", &raw.ttl)] {
+                    if let Some(value) = value {
+                        let message = format!(
+                            "`{field}` is only used with mode = \"ephemeral\" (these credentials \
+                             are static: the agent logs in as `username` itself)"
+                        );
+                        self.error(file, value, message);
+                        ok = false;
+                    }
+                }
+                ok.then_some(CredentialMode::Static)
+            }
+            RawCredentialMode::Ephemeral => {
+                let group_role = match (&raw.group_role, &raw.mode) {
+                    (Some(role), _) => self
+                        .check_identifier(file, role, "`group_role`")
+                        .then(|| role.get_ref().clone()),
+                    (None, Some(mode)) => {
+                        self.error(
+                            file,
+                            mode,
+                            "ephemeral credentials need `group_role`: the least-privilege group \
+                             role granted to each per-session role",
+                        );
+                        None
+                    }
+                    // Not reached: ephemeral is never the default mode.
+                    (None, None) => None,
+                };
+                let ttl = match &raw.ttl {
+                    None => Some(DEFAULT_TTL),
+                    Some(ttl) => self.ttl(file, ttl),
+                };
+                Some(CredentialMode::Ephemeral {
+                    group_role: group_role?,
+                    ttl: ttl?,
+                })
+            }
+        }
+    }
+
+    fn ttl(&mut self, file: usize, written: &Spanned<String>) -> Option<Duration> {
+        let value = written.get_ref();
+        let message = match humantime::parse_duration(value) {
+            Ok(ttl) if (MIN_TTL..=MAX_TTL).contains(&ttl) => return Some(ttl),
+            Ok(_) => format!("ttl `{value}` is out of range: it must be between 1m and 24h"),
+            Err(e) => format!(
+                "invalid ttl `{value}`: {e}; expected a duration such as \"15m\" or \"1h30m\""
+            ),
+        };
+        self.error(file, written, message);
+        None
     }
 
     fn workload(&mut self, file: usize, raw: &Spanned<RawWorkload>) {
@@ -421,6 +645,26 @@ fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+/// A DNS name a certificate can be verified against: dot-separated labels of
+/// 1 to 63 characters among `A-Z`, `a-z`, `0-9`, `-` and `_`, not starting or
+/// ending with `-`; at most 253 characters; no wildcard, no trailing dot; the
+/// last label is not all digits (that would be a malformed IP address).
+fn is_valid_dns_name(name: &str) -> bool {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let last_is_numeric = name
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.chars().all(|c| c.is_ascii_digit()));
+    name.len() <= 253 && name.split('.').all(label_ok) && !last_is_numeric
+}
+
 /// `[A-Za-z_][A-Za-z0-9_]*`
 fn is_valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -502,6 +746,26 @@ mod tests {
         assert!(!is_valid_name("Orders"));
         assert!(!is_valid_name("orders.db"));
         assert!(!is_valid_name("ordérs"));
+    }
+
+    #[test]
+    fn dns_name_rules() {
+        assert!(is_valid_dns_name("orders.db.internal"));
+        assert!(is_valid_dns_name("localhost"));
+        assert!(is_valid_dns_name("db-1.example.com"));
+        assert!(is_valid_dns_name("_pg.example.com"));
+        assert!(is_valid_dns_name(&format!("{}.com", "a".repeat(63))));
+        assert!(!is_valid_dns_name(&format!("{}.com", "a".repeat(64))));
+        assert!(!is_valid_dns_name(&["abcdefghi"; 26].join(".")));
+        assert!(!is_valid_dns_name(""));
+        assert!(!is_valid_dns_name("*.example.com"));
+        assert!(!is_valid_dns_name("example.com."));
+        assert!(!is_valid_dns_name("a..b"));
+        assert!(!is_valid_dns_name("-a.example.com"));
+        assert!(!is_valid_dns_name("a-.example.com"));
+        assert!(!is_valid_dns_name("orders db"));
+        assert!(!is_valid_dns_name("db:5432"));
+        assert!(!is_valid_dns_name("10.0.0.300"));
     }
 
     #[test]
