@@ -148,6 +148,93 @@ pub fn connection_unrecorded(connection_id: u64, client: SocketAddr) -> Value {
     })
 }
 
+/// A PostgreSQL session logged in upstream for a workload.
+pub fn session_started(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    upstream_role: &str,
+    database: &str,
+) -> Value {
+    let mut event = connection_base(
+        "session-started",
+        "success",
+        &["start", "allowed"],
+        connection_id,
+        facts,
+    );
+    event["event"]["category"] = json!(["database", "session"]);
+    event["chunk"]["workload"] = json!(id.workload);
+    event["chunk"]["target"] = json!(id.target);
+    event["chunk"]["upstream"] = json!({ "role": upstream_role, "database": database });
+    event
+}
+
+/// The agent could not log in to a target with the policy's credential.
+pub fn upstream_auth_failed(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    message: &str,
+) -> Value {
+    let mut event = connection_base(
+        "upstream-auth-failed",
+        "failure",
+        &["start", "denied"],
+        connection_id,
+        facts,
+    );
+    event["event"]["category"] = json!(["authentication", "database"]);
+    event["chunk"]["workload"] = json!(id.workload);
+    event["chunk"]["target"] = json!(id.target);
+    event["error"] = json!({ "message": message });
+    event
+}
+
+/// A cancel request, forwarded to the real upstream session or dropped (unknown key).
+pub fn cancel_request(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    outcome: &Result<(), String>,
+) -> Value {
+    let (action, result) = match outcome {
+        Ok(()) => ("cancel-forwarded", "success"),
+        Err(_) => ("cancel-dropped", "failure"),
+    };
+    let mut event = connection_base(action, result, &["connection"], connection_id, facts);
+    event["event"]["category"] = json!(["database"]);
+    event["chunk"]["workload"] = json!(id.workload);
+    event["chunk"]["target"] = json!(id.target);
+    if let Err(reason) = outcome {
+        event["event"]["reason"] = json!(reason);
+    }
+    event
+}
+
+/// A just-in-time role dropped (or not) after its session, or by the reaper.
+pub fn ephemeral_role(
+    connection_id: Option<u64>,
+    target: &str,
+    role: &str,
+    action: &str,
+    error: Option<&str>,
+) -> Value {
+    let mut event = json!({
+        "event": { "kind": "event", "category": ["iam"], "type": ["user", "deletion"],
+                   "action": action, "outcome": if error.is_some() { "failure" } else { "success" } },
+        "user": { "target": { "name": role } },
+        "chunk": { "target": target },
+    });
+    if let Some(id) = connection_id {
+        event["chunk"]["connection_id"] = json!(id.to_string());
+    }
+    if let Some(error) = error {
+        event["error"] = json!({ "message": error });
+    }
+    event
+}
+
 /// Totals of a relayed connection when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Transfer {

@@ -19,6 +19,7 @@ use crate::{
     audit::{self, AuditLog},
     cgroup::{self, Cgroup2, CgroupError},
     intercept::{Attachment, InterceptError, Interceptor},
+    pg::{reaper, serve::PgShared, tls::TlsError},
     policy::PolicySet,
     proxy::{self, Proxy},
     scope,
@@ -55,6 +56,8 @@ pub enum RunError {
     },
     #[error("cgroup base {0:?} must be a cgroup below the root, e.g. /chunk-agent")]
     BadBase(String),
+    #[error("upstream TLS settings: {0}")]
+    Tls(#[from] TlsError),
     #[error("signal handling: {0}")]
     Signal(std::io::Error),
 }
@@ -161,12 +164,23 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     };
     keeper.refresh()?;
 
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    let pg = Arc::new(PgShared::new(&policy, host)?);
+    let reaper = tokio::spawn(reaper::run(
+        Arc::clone(&pg),
+        Arc::clone(&policy),
+        Arc::clone(&audit),
+    ));
     let proxy = Arc::new(Proxy::new(
         Arc::clone(&policy),
         exec_root.clone(),
         cgroups.clone(),
         connections,
         Arc::clone(&audit),
+        pg,
     ));
     let mut servers = Vec::new();
     for listener in listeners {
@@ -202,6 +216,7 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     for server in servers {
         server.abort();
     }
+    reaper.abort();
     drop(keeper);
     for workload in &policy.workloads {
         // Busy (a job still runs there) is fine: it stays until its job ends.

@@ -2,10 +2,12 @@
 //!
 //! Layout (pure core first, thin adapters after):
 //! - [`policy`]: policy files (TOML) to a validated, plain-data [`policy::PolicySet`]. Pure.
+//! - [`secrets`]: resolving a policy's secret references (files, environment) at use time.
 //! - [`identity`]: who is behind an intercepted connection (cgroup path -> workload). Pure.
 //! - [`audit`]: structured audit events and their JSON-lines sink.
 //! - [`cgroup`]: cgroup v2 discovery, path/id mapping, job cgroups. Adapter (files).
 //! - [`intercept`]: loads and attaches the eBPF programs, fills their maps. Adapter (aya).
+//! - [`pg`]: PostgreSQL wire protocol (v3.0/v3.2) codec and SQLSTATEs. Pure.
 //! - [`proxy`]: accepts redirected connections, identifies them, relays. Adapter (sockets).
 //! - [`scope`]: which cgroups are intercepted and where the programs attach. Pure.
 //! - [`daemon`]: `agent run`, wiring all of the above; keeps the scope current.
@@ -18,6 +20,7 @@ pub mod daemon;
 pub mod exec;
 pub mod identity;
 pub mod intercept;
+pub mod pg;
 pub mod policy;
 pub mod proxy;
 pub mod scope;

@@ -24,7 +24,8 @@ use crate::{
     cgroup::Cgroup2,
     identity::{self, ConnectionFacts},
     intercept::ConnectionTable,
-    policy::PolicySet,
+    pg::serve::{self as pg_serve, PgShared},
+    policy::{PolicySet, Protocol},
 };
 
 /// How long the agent waits for the original destination to accept.
@@ -39,6 +40,7 @@ pub struct Proxy {
     pub cgroups: Cgroup2,
     pub connections: Mutex<ConnectionTable>,
     pub audit: Arc<AuditLog>,
+    pub pg: Arc<PgShared>,
     next_id: AtomicU64,
 }
 
@@ -49,6 +51,7 @@ impl Proxy {
         cgroups: Cgroup2,
         connections: ConnectionTable,
         audit: Arc<AuditLog>,
+        pg: Arc<PgShared>,
     ) -> Self {
         Self {
             policy,
@@ -56,6 +59,7 @@ impl Proxy {
             cgroups,
             connections: Mutex::new(connections),
             audit,
+            pg,
             next_id: AtomicU64::new(1),
         }
     }
@@ -109,6 +113,9 @@ impl Proxy {
                     refusal.code(),
                     &refusal.to_string(),
                 ));
+                if self.protocol_at(facts.original_destination) == Some(Protocol::Postgres) {
+                    pg_serve::refuse(client, &self.pg.caps, &refusal.to_string()).await;
+                }
                 return;
             }
         };
@@ -118,7 +125,22 @@ impl Proxy {
         );
         self.audit
             .emit(audit::connection_accepted(id, &facts, &identity));
-        let (transfer, error) = relay(&mut client, facts.original_destination).await;
+        let target = &self.policy.targets[identity.target_index];
+        let (transfer, error) = match target.protocol {
+            Protocol::Tcp => relay(&mut client, facts.original_destination).await,
+            Protocol::Postgres => {
+                pg_serve::serve(
+                    Arc::clone(&self.pg),
+                    Arc::clone(&self.audit),
+                    client,
+                    id,
+                    &facts,
+                    &identity,
+                    target,
+                )
+                .await
+            }
+        };
         self.audit.emit(audit::connection_closed(
             id,
             &facts,
@@ -126,6 +148,14 @@ impl Proxy {
             transfer,
             error.as_deref(),
         ));
+    }
+}
+
+impl Proxy {
+    fn protocol_at(&self, destination: SocketAddr) -> Option<Protocol> {
+        self.policy
+            .target_index_by_addr(destination)
+            .map(|i| self.policy.targets[i].protocol)
     }
 }
 

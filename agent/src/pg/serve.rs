@@ -1,0 +1,772 @@
+//! The PostgreSQL proxy for one intercepted client connection (socket adapter).
+//!
+//! 1. Client startup: SSLRequest and GSSENCRequest get `N` (the hop is host-local); a
+//!    CancelRequest is mapped to the real upstream key ([`super::cancel`]); a StartupMessage's
+//!    parameters go through [`super::handshake`].
+//! 2. Upstream login with the target's credential (static, or a just-in-time role), over
+//!    verified TLS unless the policy disables it. The client is never asked for a password: it
+//!    gets `AuthenticationOk` once the agent is logged in, then the server's parameters and a
+//!    synthetic `BackendKeyData`.
+//! 3. Relay: every client message is decoded (malformed, oversized or out-of-place messages end
+//!    the session with an ErrorResponse) and forwarded; server messages are forwarded frame by
+//!    frame.
+//!
+//! Errors the client sees name the target and the failing side, never a secret.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use bytes::{Bytes, BytesMut};
+use rustls::ClientConfig;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+    time::timeout,
+};
+
+use super::{
+    auth::UpstreamAuth,
+    cancel::{CancelRegistry, ClientKey, UpstreamCancel},
+    codec::{
+        BackendMessage, Caps, CodecError, FrontendMessage, StartupMessage,
+        backend::{
+            Authentication, BackendKeyData, ErrorResponse, NegotiateProtocolVersion, ReadyForQuery,
+            Severity, TransactionStatus,
+        },
+        decode_frontend, decode_startup, peek_frame_capped,
+        startup::{Startup, encode_encryption_refused},
+    },
+    ephemeral, handshake, sqlstate, tls,
+    upstream::{Endpoint, UpstreamError},
+};
+use crate::{
+    audit::{self, AuditLog, Transfer},
+    identity::{ConnectionFacts, Identity},
+    policy::{CredentialMode, PolicySet, Target},
+    secrets::{self, Secret},
+};
+
+/// How long a client may take to send its startup packet.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the client is done, how long the server may take to close its side.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What every PostgreSQL session shares.
+pub struct PgShared {
+    pub cancel: CancelRegistry,
+    /// Verified-TLS configuration per target name (`None`: TLS disabled by policy).
+    pub tls: HashMap<String, Option<Arc<ClientConfig>>>,
+    /// Names this host in the comments of just-in-time roles (for the reaper).
+    pub host: String,
+    pub caps: Caps,
+}
+
+impl PgShared {
+    /// Prepares the TLS configuration of every PostgreSQL target: a bad CA file stops the agent
+    /// at start-up rather than failing sessions later.
+    pub fn new(policy: &PolicySet, host: String) -> Result<Self, tls::TlsError> {
+        let mut configs = HashMap::new();
+        for target in &policy.targets {
+            if let Some(pg) = &target.postgres {
+                configs.insert(target.name.clone(), tls::client_config(&pg.tls)?);
+            }
+        }
+        Ok(Self {
+            cancel: CancelRegistry::default(),
+            tls: configs,
+            host,
+            caps: Caps::default(),
+        })
+    }
+
+    pub(crate) fn endpoint(
+        &self,
+        target: &Target,
+        address: std::net::SocketAddr,
+    ) -> Result<Endpoint, UpstreamError> {
+        let config = self.tls.get(&target.name).cloned().flatten();
+        let tls = match (config, &target.postgres) {
+            (Some(config), Some(pg)) => {
+                let name = tls::server_name(&pg.tls, address).map_err(|e| UpstreamError::Tls {
+                    target: target.name.clone(),
+                    reason: e.to_string(),
+                })?;
+                Some((config, name))
+            }
+            _ => None,
+        };
+        Ok(Endpoint {
+            target: target.name.clone(),
+            address,
+            tls,
+        })
+    }
+}
+
+/// Why a session ended early, as the client is told.
+struct Failure {
+    sqlstate: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(sqlstate: &str, message: impl Into<String>) -> Self {
+        Self {
+            sqlstate: sqlstate.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+async fn send_fatal<W: AsyncWrite + Unpin>(client: &mut W, sqlstate: &str, message: &str) {
+    let mut out = BytesMut::new();
+    ErrorResponse::new(Severity::Fatal, sqlstate, message).encode(&mut out);
+    let _ = client.write_all(&out).await;
+    let _ = client.shutdown().await;
+}
+
+/// Reads the client's startup, answering encryption requests with `N`.
+async fn read_startup(
+    client: &mut TcpStream,
+    buf: &mut BytesMut,
+    caps: &Caps,
+) -> Result<Option<StartupMessage>, CodecError> {
+    loop {
+        match decode_startup(buf, caps)? {
+            Some(StartupMessage::SslRequest | StartupMessage::GssEncRequest) => {
+                let mut out = BytesMut::new();
+                encode_encryption_refused(&mut out);
+                if client.write_all(&out).await.is_err() {
+                    return Ok(None);
+                }
+            }
+            Some(other) => return Ok(Some(other)),
+            None => match client.read_buf(buf).await {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// Refuses a connection that has no identity, the PostgreSQL way: after the client's startup,
+/// a FATAL 28000 naming the reason (instead of a bare close that clients report as a crash).
+pub async fn refuse(mut client: TcpStream, caps: &Caps, reason: &str) {
+    let mut buf = BytesMut::new();
+    if let Ok(Ok(Some(StartupMessage::Startup(_)))) =
+        timeout(STARTUP_TIMEOUT, read_startup(&mut client, &mut buf, caps)).await
+    {
+        send_fatal(
+            &mut client,
+            sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+            &format!("connection refused by the chunk agent: {reason}"),
+        )
+        .await;
+    }
+}
+
+/// The credential a session logs in with, and the role to drop afterwards if it was made for it.
+struct Login {
+    role: String,
+    secret: Secret,
+    ephemeral: Option<EphemeralRole>,
+}
+
+/// A just-in-time role to drop when its session ends.
+struct EphemeralRole {
+    role: String,
+    admin_role: String,
+    admin_secret_ref: crate::policy::SecretRef,
+    database: String,
+}
+
+/// Serves one intercepted PostgreSQL connection until it ends.
+pub async fn serve(
+    shared: Arc<PgShared>,
+    audit: Arc<AuditLog>,
+    mut client: TcpStream,
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    identity: &Identity,
+    target: &Target,
+) -> (Transfer, Option<String>) {
+    let _ = client.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(1024);
+    let startup = match timeout(
+        STARTUP_TIMEOUT,
+        read_startup(&mut client, &mut buf, &shared.caps),
+    )
+    .await
+    {
+        Err(_) => {
+            return (
+                Transfer::default(),
+                Some("client sent no startup in time".into()),
+            );
+        }
+        Ok(Ok(None)) => {
+            return (
+                Transfer::default(),
+                Some("client left during startup".into()),
+            );
+        }
+        Ok(Err(CodecError::DirectTls)) => {
+            return (
+                Transfer::default(),
+                Some("client opened with TLS directly (sslnegotiation=direct): not supported on the local hop".into()),
+            );
+        }
+        Ok(Err(err)) => {
+            send_fatal(&mut client, err.sqlstate(), &err.to_string()).await;
+            return (Transfer::default(), Some(format!("client startup: {err}")));
+        }
+        Ok(Ok(Some(StartupMessage::CancelRequest(request)))) => {
+            let key = ClientKey {
+                process_id: request.process_id,
+                secret_key: request.secret_key,
+            };
+            let outcome = forward_cancel(&shared, target, &key).await;
+            audit.emit(audit::cancel_request(
+                connection_id,
+                facts,
+                identity,
+                &outcome,
+            ));
+            return (Transfer::default(), None);
+        }
+        Ok(Ok(Some(StartupMessage::Startup(startup)))) => startup,
+        Ok(Ok(Some(_))) => unreachable!("encryption requests are answered in read_startup"),
+    };
+
+    match open_session(
+        &shared,
+        &audit,
+        connection_id,
+        facts,
+        identity,
+        target,
+        &startup,
+    )
+    .await
+    {
+        Ok(opened) => {
+            audit.emit(audit::session_started(
+                connection_id,
+                facts,
+                identity,
+                &opened.login.role,
+                &opened.database,
+            ));
+            let result = run_session(
+                &shared,
+                client,
+                buf,
+                opened.session,
+                &opened.unrecognized_options,
+                &startup,
+                target,
+                facts,
+            )
+            .await;
+            if let Some(role) = opened.login.ephemeral {
+                drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
+            }
+            result
+        }
+        Err((failure, ephemeral)) => {
+            send_fatal(&mut client, &failure.sqlstate, &failure.message).await;
+            if let Some(role) = ephemeral {
+                drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
+            }
+            (Transfer::default(), Some(failure.message))
+        }
+    }
+}
+
+async fn forward_cancel(shared: &PgShared, target: &Target, key: &ClientKey) -> Result<(), String> {
+    let Some(UpstreamCancel {
+        address,
+        process_id,
+        secret_key,
+        ..
+    }) = shared.cancel.lookup(key)
+    else {
+        return Err("unknown cancel key: dropped".into());
+    };
+    let endpoint = shared
+        .endpoint(target, address)
+        .map_err(|e| e.to_string())?;
+    endpoint
+        .cancel(&BackendKeyData {
+            process_id,
+            secret_key,
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A logged-in upstream session and what the client must be told about it.
+struct Opened {
+    session: super::upstream::Session,
+    login: Login,
+    database: String,
+    unrecognized_options: Vec<String>,
+}
+
+/// Logs in upstream for the client. On failure, what to tell the client, and the just-in-time
+/// role to drop if one was made before the failure.
+async fn open_session(
+    shared: &PgShared,
+    audit: &AuditLog,
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    identity: &Identity,
+    target: &Target,
+    startup: &Startup,
+) -> Result<Opened, (Failure, Option<EphemeralRole>)> {
+    let (Some(pg), Some(credentials)) = (&target.postgres, &target.credentials) else {
+        return Err((
+            Failure::new(
+                sqlstate::INTERNAL_ERROR,
+                format!("target {} has no PostgreSQL settings", target.name),
+            ),
+            None,
+        ));
+    };
+    let endpoint = shared
+        .endpoint(target, facts.original_destination)
+        .map_err(|e| (Failure::new(e.sqlstate(), e.to_string()), None))?;
+    let secret_error = |e: secrets::SecretError| {
+        tracing::error!(target = %target.name, error = %e, "credential unavailable");
+        (
+            Failure::new(
+                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!(
+                    "the chunk agent has no usable credential for target {}: {e}",
+                    target.name
+                ),
+            ),
+            None,
+        )
+    };
+    // The database is needed before the login, for just-in-time roles.
+    let probe = handshake::upstream_startup(
+        &startup.params,
+        &handshake::HandshakeContext {
+            workload: &identity.workload,
+            target: &target.name,
+            login_role: &credentials.username,
+            database: pg.database.as_deref(),
+            allow_replication: pg.allow_replication,
+        },
+    )
+    .map_err(|r| (Failure::new(r.sqlstate(), r.to_string()), None))?;
+    let login = match &credentials.mode {
+        CredentialMode::Static => Login {
+            role: credentials.username.clone(),
+            secret: secrets::resolve(&credentials.password).map_err(secret_error)?,
+            ephemeral: None,
+        },
+        CredentialMode::Ephemeral { group_role, ttl } => {
+            let admin_secret = secrets::resolve(&credentials.password).map_err(secret_error)?;
+            create_ephemeral_role(
+                shared,
+                &endpoint,
+                &credentials.username,
+                admin_secret,
+                &credentials.password,
+                group_role,
+                *ttl,
+                &identity.workload,
+                &probe.database,
+            )
+            .await
+            .map_err(|e| {
+                report_upstream_failure(audit, connection_id, facts, identity, &e);
+                (Failure::new(e.sqlstate(), e.to_string()), None)
+            })?
+        }
+    };
+    let plan = match handshake::upstream_startup(
+        &startup.params,
+        &handshake::HandshakeContext {
+            workload: &identity.workload,
+            target: &target.name,
+            login_role: &login.role,
+            database: pg.database.as_deref(),
+            allow_replication: pg.allow_replication,
+        },
+    ) {
+        Ok(plan) => plan,
+        Err(r) => return Err((Failure::new(r.sqlstate(), r.to_string()), login.ephemeral)),
+    };
+    let auth = UpstreamAuth::new(
+        login.role.clone(),
+        Secret::new(login.secret.expose().to_owned()),
+    );
+    match endpoint.login(plan.params, &login.role, auth).await {
+        Ok(session) => Ok(Opened {
+            session,
+            login,
+            database: plan.database,
+            unrecognized_options: plan.unrecognized_options,
+        }),
+        Err(e) => {
+            report_upstream_failure(audit, connection_id, facts, identity, &e);
+            Err((Failure::new(e.sqlstate(), e.to_string()), login.ephemeral))
+        }
+    }
+}
+
+fn report_upstream_failure(
+    audit: &AuditLog,
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    identity: &Identity,
+    error: &UpstreamError,
+) {
+    tracing::warn!(target = %identity.target, %error, "upstream login failed");
+    if error.is_auth_failure() {
+        audit.emit(audit::upstream_auth_failed(
+            connection_id,
+            facts,
+            identity,
+            &error.to_string(),
+        ));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn create_ephemeral_role(
+    shared: &PgShared,
+    endpoint: &Endpoint,
+    admin_role: &str,
+    admin_secret: Secret,
+    admin_secret_ref: &crate::policy::SecretRef,
+    group_role: &str,
+    ttl: Duration,
+    workload: &str,
+    database: &str,
+) -> Result<Login, UpstreamError> {
+    let suffix: String = (0..6)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    let role = ephemeral::role_name(workload, &suffix);
+    let password: String = (0..24)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    let valid_until = humantime::format_rfc3339_seconds(SystemTime::now() + ttl).to_string();
+    let mut admin = endpoint
+        .login(
+            admin_params(admin_role, database),
+            admin_role,
+            UpstreamAuth::new(admin_role, admin_secret),
+        )
+        .await?;
+    let sql = ephemeral::create_role_sql(
+        &role,
+        &verifier,
+        &valid_until,
+        group_role,
+        &shared.host,
+        workload,
+    );
+    let created = admin.simple_query(endpoint, &sql).await;
+    admin.terminate().await;
+    created?;
+    tracing::info!(%role, %group_role, %valid_until, "just-in-time role created");
+    Ok(Login {
+        role: role.clone(),
+        secret: Secret::new(password),
+        ephemeral: Some(EphemeralRole {
+            role,
+            admin_role: admin_role.to_owned(),
+            admin_secret_ref: admin_secret_ref.clone(),
+            database: database.to_owned(),
+        }),
+    })
+}
+
+fn admin_params(role: &str, database: &str) -> Vec<(String, String)> {
+    vec![
+        ("user".into(), role.into()),
+        ("database".into(), database.into()),
+        ("application_name".into(), "chunk-agent (jit roles)".into()),
+    ]
+}
+
+/// Drops a session's just-in-time role in the background; failures are audited, and the reaper
+/// removes the role once it has expired.
+fn drop_ephemeral_role(
+    shared: Arc<PgShared>,
+    audit: Arc<AuditLog>,
+    target: &Target,
+    facts: &ConnectionFacts,
+    role: EphemeralRole,
+    connection_id: u64,
+) {
+    let target = target.clone();
+    let address = facts.original_destination;
+    tokio::spawn(async move {
+        let result = async {
+            let endpoint = shared.endpoint(&target, address)?;
+            let secret =
+                secrets::resolve(&role.admin_secret_ref).map_err(|e| UpstreamError::Protocol {
+                    target: target.name.clone(),
+                    reason: e.to_string(),
+                })?;
+            let mut admin = endpoint
+                .login(
+                    admin_params(&role.admin_role, &role.database),
+                    &role.admin_role,
+                    UpstreamAuth::new(role.admin_role.clone(), secret),
+                )
+                .await?;
+            let dropped = admin
+                .simple_query(&endpoint, &ephemeral::drop_role_sql(&role.role))
+                .await;
+            admin.terminate().await;
+            dropped.map(|_| ())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(role = %role.role, "just-in-time role dropped");
+                audit.emit(audit::ephemeral_role(
+                    Some(connection_id),
+                    &target.name,
+                    &role.role,
+                    "ephemeral-role-dropped",
+                    None,
+                ));
+            }
+            Err(e) => {
+                tracing::error!(role = %role.role, error = %e, "could not drop a just-in-time role");
+                audit.emit(audit::ephemeral_role(
+                    Some(connection_id),
+                    &target.name,
+                    &role.role,
+                    "ephemeral-role-dropped",
+                    Some(&e.to_string()),
+                ));
+            }
+        }
+    });
+}
+
+/// Greets the client as a logged-in session, then relays until either side ends.
+#[allow(clippy::too_many_arguments)]
+async fn run_session(
+    shared: &PgShared,
+    mut client: TcpStream,
+    client_buf: BytesMut,
+    session: super::upstream::Session,
+    unrecognized_options: &[String],
+    startup: &Startup,
+    target: &Target,
+    facts: &ConnectionFacts,
+) -> (Transfer, Option<String>) {
+    let mut out = BytesMut::with_capacity(1024);
+    if startup.protocol.minor > 0 || !unrecognized_options.is_empty() {
+        BackendMessage::NegotiateProtocolVersion(NegotiateProtocolVersion {
+            newest_minor: 0,
+            unrecognized: unrecognized_options.to_vec(),
+        })
+        .encode(&mut out);
+    }
+    BackendMessage::Authentication(Authentication::Ok).encode(&mut out);
+    for p in &session.parameters {
+        BackendMessage::ParameterStatus(p.clone()).encode(&mut out);
+    }
+    let registration = session.key.as_ref().map(|k| {
+        shared.cancel.register(UpstreamCancel {
+            target: target.name.clone(),
+            address: facts.original_destination,
+            process_id: k.process_id,
+            secret_key: k.secret_key.clone(),
+        })
+    });
+    if let Some(r) = &registration {
+        BackendMessage::BackendKeyData(BackendKeyData {
+            process_id: r.key().process_id,
+            secret_key: r.key().secret_key.clone(),
+        })
+        .encode(&mut out);
+    }
+    BackendMessage::ReadyForQuery(ReadyForQuery {
+        status: TransactionStatus::Idle,
+    })
+    .encode(&mut out);
+    out.extend_from_slice(&session.buf);
+    if let Err(e) = client.write_all(&out).await {
+        return (Transfer::default(), Some(format!("client side: {e}")));
+    }
+
+    let (client_read, client_write) = client.into_split();
+    let (upstream_read, upstream_write) = tokio::io::split(session.stream);
+    let up = AtomicU64::new(0);
+    let down = AtomicU64::new(0);
+    let (inject_tx, inject_rx) = mpsc::channel::<Bytes>(4);
+    let c2s = client_to_server(
+        client_read,
+        client_buf,
+        upstream_write,
+        &shared.caps,
+        &up,
+        inject_tx,
+    );
+    let s2c = server_to_client(upstream_read, client_write, &shared.caps, &down, inject_rx);
+    tokio::pin!(c2s, s2c);
+    let error = tokio::select! {
+        r = &mut s2c => r.err(),
+        r = &mut c2s => match r {
+            // The client is done: let the server finish and close.
+            Ok(()) => match timeout(DRAIN_TIMEOUT, &mut s2c).await {
+                Ok(r) => r.err(),
+                Err(_) => None,
+            },
+            Err(e) => {
+                // Let the error message reach the client before closing.
+                let _ = timeout(Duration::from_secs(1), &mut s2c).await;
+                Some(e)
+            }
+        },
+    };
+    drop(registration);
+    (
+        Transfer {
+            client_to_server: up.load(Ordering::Relaxed),
+            server_to_client: down.load(Ordering::Relaxed),
+        },
+        error,
+    )
+}
+
+/// Client -> server: decodes and forwards each message. A bad message ends the session with an
+/// ErrorResponse (sent through `inject`, the writer of the client side).
+async fn client_to_server(
+    mut client: impl AsyncRead + Unpin,
+    mut buf: BytesMut,
+    mut upstream: impl AsyncWrite + Unpin,
+    caps: &Caps,
+    copied: &AtomicU64,
+    inject: mpsc::Sender<Bytes>,
+) -> Result<(), String> {
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let mut terminate = false;
+        loop {
+            match decode_frontend(&mut buf, caps) {
+                Ok(Some(FrontendMessage::PasswordMessage(_))) => {
+                    let error = ErrorResponse::new(
+                        Severity::Fatal,
+                        sqlstate::PROTOCOL_VIOLATION,
+                        "unexpected password message: no authentication is in progress",
+                    );
+                    return Err(reject(&inject, error).await);
+                }
+                Ok(Some(msg)) => {
+                    terminate = matches!(msg, FrontendMessage::Terminate);
+                    msg.encode(&mut out);
+                    if terminate {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    let error = ErrorResponse::new(
+                        Severity::Fatal,
+                        err.sqlstate(),
+                        format!("chunk agent: {err}"),
+                    );
+                    return Err(reject(&inject, error).await);
+                }
+            }
+        }
+        if !out.is_empty() {
+            upstream
+                .write_all(&out)
+                .await
+                .map_err(|e| format!("upstream side: {e}"))?;
+            copied.fetch_add(out.len() as u64, Ordering::Relaxed);
+            out.clear();
+        }
+        if terminate {
+            let _ = upstream.shutdown().await;
+            return Ok(());
+        }
+        buf.reserve(READ_CHUNK);
+        match client.read_buf(&mut buf).await {
+            Ok(0) => {
+                let _ = upstream.shutdown().await;
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("client side: {e}")),
+        }
+    }
+}
+
+async fn reject(inject: &mpsc::Sender<Bytes>, error: ErrorResponse) -> String {
+    let mut out = BytesMut::new();
+    error.encode(&mut out);
+    let _ = inject.send(out.freeze()).await;
+    format!("client side: {}", error.message().unwrap_or_default())
+}
+
+/// Server -> client: forwards whole frames; injected messages (errors the agent raises) are
+/// written between frames, then the client side is closed.
+async fn server_to_client(
+    mut upstream: impl AsyncRead + Unpin,
+    mut client: impl AsyncWrite + Unpin,
+    caps: &Caps,
+    copied: &AtomicU64,
+    mut inject: mpsc::Receiver<Bytes>,
+) -> Result<(), String> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        // Forward every complete frame in the buffer in one write.
+        let mut complete = 0;
+        while let Some(header) = peek_frame_capped(&buf[complete..], caps.max_backend_message)
+            .map_err(|e| format!("upstream side: {e}"))?
+        {
+            if buf.len() - complete < header.frame_len() {
+                break;
+            }
+            complete += header.frame_len();
+        }
+        if complete > 0 {
+            let frames = buf.split_to(complete);
+            client
+                .write_all(&frames)
+                .await
+                .map_err(|e| format!("client side: {e}"))?;
+            copied.fetch_add(complete as u64, Ordering::Relaxed);
+        }
+        buf.reserve(READ_CHUNK);
+        tokio::select! {
+            read = upstream.read_buf(&mut buf) => match read {
+                Ok(0) => {
+                    let _ = client.shutdown().await;
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("upstream side: {e}")),
+            },
+            Some(message) = inject.recv() => {
+                let _ = client.write_all(&message).await;
+                let _ = client.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
+}
