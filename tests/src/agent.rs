@@ -53,6 +53,9 @@ pub struct AgentOptions {
     pub startup_timeout: Duration,
     /// The agent binary; `None` uses [`agent_bin`].
     pub agent_bin: Option<PathBuf>,
+    /// Extra environment variables for the agent (applied last: `RUST_LOG` here overrides the
+    /// harness default).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for AgentOptions {
@@ -65,6 +68,7 @@ impl Default for AgentOptions {
             extra_args: Vec::new(),
             startup_timeout: Duration::from_secs(30),
             agent_bin: None,
+            env: Vec::new(),
         }
     }
 }
@@ -189,6 +193,9 @@ impl AgentProcess {
         cmd.env("NO_COLOR", "1");
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info,agent=debug,chunk_agent=debug");
+        }
+        for (name, value) in &opts.env {
+            cmd.env(name, value);
         }
         let description = describe_command(&cmd);
         self.child = Some(

@@ -18,12 +18,13 @@ pub mod net;
 pub mod pg;
 pub mod policy;
 pub mod process;
+pub mod tls;
 
 pub use agent::{AgentOptions, AgentProcess, agent_bin};
 pub use audit::{JsonPath, action_of};
 pub use cgroup::{TestCgroup, cgroup2_mount, command_in_cgroup, current_cgroup};
 pub use net::free_port;
-pub use pg::{PgAuth, PgOptions, PgServer, pg_bin_dir};
+pub use pg::{PgAuth, PgOptions, PgServer, Secret, pg_bin_dir};
 pub use policy::{loopback_addresses, single_target_policy};
 pub use process::{OutputExt, run_with_timeout};
 

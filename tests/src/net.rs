@@ -70,8 +70,23 @@ mod tests {
         let a = free_port().unwrap();
         let b = free_port().unwrap();
         assert_ne!(a, b);
-        assert!(port_is_free(a));
-        let _l = TcpListener::bind((Ipv4Addr::LOCALHOST, a)).unwrap();
-        assert!(!port_is_free(a));
+        // A free port can be taken by anyone between two binds (the other tests' client
+        // connections get ephemeral source ports from the same range): retry with a new
+        // port a few times before calling it a failure.
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port().unwrap();
+            if !port_is_free(port) {
+                continue;
+            }
+            match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+                Ok(_listener) => {
+                    assert!(!port_is_free(port));
+                    return;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        panic!("no port from free_port() could be bound: {last_error:?}");
     }
 }

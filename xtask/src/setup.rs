@@ -41,6 +41,7 @@ pub fn run() -> Result<()> {
     check_root()?;
     check_cgroup2()?;
     apt_packages()?;
+    psycopg()?;
     rust_toolchains()?;
     bpf_linker()?;
     bpffs()?;
@@ -113,6 +114,54 @@ fn apt_packages() -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
+    Ok(())
+}
+
+/// psycopg 3 (with its bundled libpq) for the `python3` on `PATH`: the end-to-end tests run
+/// `tests/python/psycopg_check.py` with it. Installed with pip (Debian's `python3-psycopg` would
+/// only serve Debian's own python3, and is older).
+fn psycopg() -> Result<()> {
+    let import_check = || succeeds(Command::new("python3").args(["-c", "import psycopg"]));
+    if import_check() {
+        let version = output_of(
+            Command::new("python3").args(["-c", "import psycopg; print(psycopg.__version__)"]),
+        )
+        .unwrap_or_default();
+        println!("ok: psycopg {} importable by python3", version.trim());
+        return Ok(());
+    }
+    if !succeeds(Command::new("python3").args(["-m", "pip", "--version"])) {
+        println!("installing python3-pip: pip installs psycopg");
+        run_cmd(
+            Command::new("apt-get")
+                .arg("update")
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        run_cmd(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "python3-pip"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    println!("installing psycopg 3 (psycopg[binary]) for python3: the tests' Python client");
+    run_cmd(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "psycopg[binary]",
+            ])
+            // Debian's python3 is "externally managed" (PEP 668); this python only serves
+            // throwaway test clients, and root's pip warning is noise.
+            .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+            .env("PIP_ROOT_USER_ACTION", "ignore"),
+    )?;
+    if !import_check() {
+        bail!("psycopg was installed but `python3 -c \"import psycopg\"` still fails");
+    }
+    println!("ok: psycopg importable by python3");
     Ok(())
 }
 
