@@ -136,6 +136,12 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         listeners.push(listener);
     }
 
+    // Upstream TLS settings are checked before anything is attached.
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    let pg = Arc::new(PgShared::new(&policy, host)?);
     let (mut interceptor, connections) = Interceptor::load(ProxyAddrs {
         v4: proxy::sock_addr(v4),
         v6: proxy::sock_addr(v6),
@@ -164,11 +170,6 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     };
     keeper.refresh()?;
 
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown-host".to_owned());
-    let pg = Arc::new(PgShared::new(&policy, host)?);
     let reaper = tokio::spawn(reaper::run(
         Arc::clone(&pg),
         Arc::clone(&policy),

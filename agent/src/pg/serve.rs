@@ -243,7 +243,13 @@ pub async fn serve(
             return (Transfer::default(), None);
         }
         Ok(Ok(Some(StartupMessage::Startup(startup)))) => startup,
-        Ok(Ok(Some(_))) => unreachable!("encryption requests are answered in read_startup"),
+        // Encryption requests are answered inside read_startup and never returned.
+        Ok(Ok(Some(StartupMessage::SslRequest | StartupMessage::GssEncRequest))) => {
+            return (
+                Transfer::default(),
+                Some("client startup: unexpected encryption request".into()),
+            );
+        }
     };
 
     match open_session(
