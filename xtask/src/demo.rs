@@ -7,7 +7,9 @@ use crate::util::{agent_bin, cargo, run_cmd, section, show};
 use agent_tests::audit::JsonPath;
 use agent_tests::net::preferred_or_free_port;
 use agent_tests::process::shell_quote;
-use agent_tests::{AgentOptions, AgentProcess, PgOptions, PgServer, action_of, cgroup2_mount};
+use agent_tests::{
+    AgentOptions, AgentProcess, PgAuth, PgOptions, PgServer, Secret, action_of, cgroup2_mount,
+};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::process::Command;
@@ -16,7 +18,11 @@ use std::time::Duration;
 const POLICY_TEMPLATE: &str = include_str!("demo-policy.toml");
 const WORKLOAD: &str = "demo-chunker";
 const DEFAULT_CGROUP_BASE: &str = "/chunk-agent";
-const SQL: &str = "select current_user, inet_server_port(), now()";
+const SQL: &str = "select current_user, current_setting('application_name') as application_name, \
+                   inet_server_port()";
+/// The role the agent logs in as; the job only ever claims to be [`JOB_USER`].
+const SERVICE_ROLE: &str = "chunker";
+const JOB_USER: &str = "jobuser";
 
 pub fn run(no_setup: bool) -> Result<()> {
     if no_setup {
@@ -32,17 +38,23 @@ pub fn run(no_setup: bool) -> Result<()> {
     section("2. start a throwaway PostgreSQL (the \"real\" database)");
     let pg = PgServer::start(PgOptions {
         port: Some(preferred_or_free_port(55432)?),
+        auth: PgAuth::Scram,
         ..PgOptions::default()
     })?;
+    // The shared service account a batch job would otherwise be handed.
+    let secret = Secret::random("demo-")?;
+    pg.create_login_role(SERVICE_ROLE, secret.value())?;
     let port = pg.port();
     println!(
-        "PostgreSQL {} listening on 127.0.0.1:{port} and [::1]:{port} (data in {})",
+        "PostgreSQL {} listening on 127.0.0.1:{port} and [::1]:{port}, SCRAM authentication \
+         (data in {}); role {SERVICE_ROLE} has a password, kept in {}",
         pg.bin_dir()
             .parent()
             .and_then(|p| p.file_name())
             .map(|v| v.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        pg.data_dir().display()
+        pg.data_dir().display(),
+        secret.path().display()
     );
 
     section("3. the policy: workload demo-chunker may reach target demo-db");
@@ -52,7 +64,9 @@ pub fn run(no_setup: bool) -> Result<()> {
     let policy_file = policy_dir.path().join("demo.toml");
     std::fs::write(
         &policy_file,
-        POLICY_TEMPLATE.replace("{{PORT}}", &port.to_string()),
+        POLICY_TEMPLATE
+            .replace("{{PORT}}", &port.to_string())
+            .replace("{{SECRET_FILE}}", &secret.path().display().to_string()),
     )?;
     println!("{}:\n", policy_file.display());
     println!("{}", std::fs::read_to_string(&policy_file)?);
@@ -100,15 +114,19 @@ pub fn run(no_setup: bool) -> Result<()> {
         "-p",
         &port.to_string(),
         "-U",
+        JOB_USER,
+        "-d",
         "postgres",
+        "-X",
         "-c",
         SQL,
     ];
 
     section("5. an unmodified job, started as workload demo-chunker");
     println!(
-        "The job connects to the real address 127.0.0.1:{port}; the kernel hands the connection \
-         to the agent's proxy, which knows which job it is."
+        "The job connects to the real address 127.0.0.1:{port} as {JOB_USER}, with no password; \
+         the kernel hands the connection to the agent's proxy, which knows which job it is and \
+         logs in as {SERVICE_ROLE} for it."
     );
     let mut job = agent.exec_command(WORKLOAD, &psql);
     job.env("PGCONNECT_TIMEOUT", "10");
@@ -133,12 +151,25 @@ pub fn run(no_setup: bool) -> Result<()> {
     }
 
     section("6. the same psql, outside any workload");
-    println!("Not a job of any workload: the agent leaves this connection alone.");
-    run_cmd(
-        Command::new(psql[0])
-            .args(&psql[1..])
-            .env("PGCONNECT_TIMEOUT", "10"),
-    )?;
+    println!(
+        "Not a job of any workload: the agent leaves this connection alone, and without the \
+         password the server refuses it."
+    );
+    let outside = Command::new(psql[0])
+        .args(&psql[1..])
+        .arg("--no-password")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGPASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("cannot run psql")?;
+    print!("{}", String::from_utf8_lossy(&outside.stdout));
+    print!("{}", String::from_utf8_lossy(&outside.stderr));
+    if outside.status.success() {
+        bail!(
+            "psql outside the workload logged in without a password: the demo server is misconfigured"
+        );
+    }
 
     // The close of the relayed connection is audited once the proxy sees it end.
     let _ = agent.wait_for_event(
@@ -159,10 +190,14 @@ pub fn run(no_setup: bool) -> Result<()> {
     }
 
     section("8. tear down");
+    let logged_in_as_service = events.iter().any(|e| {
+        action_of(e) == "session-started" && e.str_at("chunk.upstream.role") == Some(SERVICE_ROLE)
+    });
     let verdict = match accepted.as_slice() {
-        [one] if one.str_at("chunk.workload") == Some(WORKLOAD) => Ok(()),
+        [one] if one.str_at("chunk.workload") == Some(WORKLOAD) && logged_in_as_service => Ok(()),
         _ => Err(anyhow::anyhow!(
-            "expected exactly one intercepted connection (the job's), found {}",
+            "expected exactly one intercepted connection (the job's), logged in as \
+             {SERVICE_ROLE}; found {} intercepted",
             accepted.len()
         )),
     };
@@ -174,8 +209,9 @@ pub fn run(no_setup: bool) -> Result<()> {
     drop(pg);
     verdict?;
     println!(
-        "\ndemo OK: the job's connection went through the agent and was attributed to its \
-         workload, process and cgroup; the other connection was not touched."
+        "\ndemo OK: the job's connection went through the agent, was attributed to its \
+         workload, process and cgroup, and ran as {SERVICE_ROLE} without the job ever holding \
+         the password; the other connection was not touched."
     );
     Ok(())
 }
@@ -245,7 +281,13 @@ fn row(event: &Value) -> Vec<String> {
         s("chunk.cgroup.path"),
         destination,
         bytes,
-        s("event.reason"),
+        match event.str_at("chunk.upstream.role") {
+            Some(role) => format!(
+                "logged in upstream as {role} (database {})",
+                s("chunk.upstream.database")
+            ),
+            None => s("event.reason"),
+        },
     ]
 }
 
@@ -263,7 +305,7 @@ fn print_table(events: &[Value]) {
         "CGROUP",
         "DESTINATION",
         "BYTES",
-        "REASON",
+        "DETAIL",
     ]
     .iter()
     .map(|h| h.to_string())
