@@ -20,6 +20,9 @@
 //! Decoding is strict: every length, count and terminator must match the bytes exactly, so a
 //! decoded message re-encodes to the very bytes it came from.
 //!
+//! `Debug` output shows the size of payloads (passwords, SASL data, cancel keys, parameter and
+//! row values, COPY data, function arguments and results), never their bytes.
+//!
 //! Text is required to be UTF-8 in both directions, so the proxy must keep the session's
 //! `client_encoding` at `UTF8` (deciding policy on text in another encoding is unsound anyway).
 //!
@@ -34,6 +37,7 @@ mod caps;
 mod error;
 mod frame;
 pub mod frontend;
+mod redact;
 pub mod startup;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::fmt;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::buf::{Reader, put_length_prefixed, put_str};
+use super::redact::Redacted;
 use super::{Caps, CodecError};
 
 /// CancelRequest code (1234.5678).
@@ -73,11 +74,20 @@ pub enum StartupMessage {
 }
 
 /// A CancelRequest: sent on a fresh, unauthenticated connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CancelRequest {
     pub process_id: i32,
     /// 4 bytes in protocol 3.0, up to 256 in 3.2.
     pub secret_key: Bytes,
+}
+
+impl fmt::Debug for CancelRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelRequest")
+            .field("process_id", &self.process_id)
+            .field("secret_key", &Redacted(&self.secret_key))
+            .finish()
+    }
 }
 
 /// A StartupMessage.

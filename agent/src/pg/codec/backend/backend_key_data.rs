@@ -1,15 +1,18 @@
 //! `K` BackendKeyData: `Int32 process id, Byte[n] secret key` (4 bytes in protocol 3.0, up to
 //! 256 in 3.2).
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::pg::codec::CodecError;
 use crate::pg::codec::buf::{Reader, put_frame};
+use crate::pg::codec::redact::Redacted;
 use crate::pg::codec::startup::{MAX_CANCEL_KEY_LEN, MIN_CANCEL_KEY_LEN};
 
 /// The key a client needs to cancel this session's queries. A proxy gives clients a synthetic
 /// key and maps it to this one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BackendKeyData {
     pub process_id: i32,
     /// 4..=256 bytes.
@@ -41,6 +44,15 @@ impl BackendKeyData {
             out.put_i32(self.process_id);
             out.put_slice(&self.secret_key);
         });
+    }
+}
+
+impl fmt::Debug for BackendKeyData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendKeyData")
+            .field("process_id", &self.process_id)
+            .field("secret_key", &Redacted(&self.secret_key))
+            .finish()
     }
 }
 

@@ -3,17 +3,38 @@
 //! The row is kept as its raw body (zero-copy) and read through an iterator; masking rewrites
 //! rows with [`DataRow::rewrite`] or [`DataRowBuilder`], which rebuild every length.
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::pg::codec::CodecError;
 use crate::pg::codec::buf::{Reader, put_frame, put_nullable};
+use crate::pg::codec::redact::RedactedValue;
 
 /// One result row. Its body has been validated: the column count matches the values, every
-/// length is -1 or fits, and nothing trails.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// length is -1 or fits, and nothing trails. `Debug` shows value sizes, not values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DataRow {
     body: Bytes,
     columns: u16,
+}
+
+impl fmt::Debug for DataRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DataRow")
+            .field(&DebugValues(self.values()))
+            .finish()
+    }
+}
+
+struct DebugValues<'a>(DataRowValues<'a>);
+
+impl fmt::Debug for DebugValues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.clone().map(RedactedValue))
+            .finish()
+    }
 }
 
 /// What [`DataRow::rewrite`] does with one value.
@@ -123,7 +144,7 @@ impl DataRow {
 }
 
 /// Iterator over a [`DataRow`]'s values (`None` is NULL).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DataRowValues<'a> {
     rest: &'a [u8],
     left: u16,
@@ -153,12 +174,28 @@ impl<'a> Iterator for DataRowValues<'a> {
 
 impl ExactSizeIterator for DataRowValues<'_> {}
 
+impl fmt::Debug for DataRowValues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataRowValues")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a DataRow value by value (lengths and count computed), into one buffer.
-#[derive(Debug)]
 pub struct DataRowBuilder {
     buf: BytesMut,
     columns: usize,
     oversized: Option<usize>,
+}
+
+impl fmt::Debug for DataRowBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataRowBuilder")
+            .field("columns", &self.columns)
+            .field("bytes", &self.buf.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for DataRowBuilder {

@@ -1,12 +1,15 @@
 //! `V` FunctionCallResponse: `Int32 length or -1, bytes`.
 
+use std::fmt;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::pg::codec::CodecError;
 use crate::pg::codec::buf::{Reader, put_frame, put_nullable};
+use crate::pg::codec::redact::RedactedValue;
 
 /// A fast-path function call's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct FunctionCallResponse {
     /// Zero-copy; `None` is SQL NULL.
     pub result: Option<Bytes>,
@@ -27,6 +30,14 @@ impl FunctionCallResponse {
         put_frame(out, Self::TAG, |out| {
             put_nullable(out, self.result.as_deref())
         });
+    }
+}
+
+impl fmt::Debug for FunctionCallResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FunctionCallResponse")
+            .field("result", &RedactedValue(self.result.as_deref()))
+            .finish()
     }
 }
 

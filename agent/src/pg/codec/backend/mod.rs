@@ -14,6 +14,8 @@ mod parameter_status;
 mod ready_for_query;
 mod row_description;
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub use authentication::Authentication;
@@ -32,11 +34,12 @@ pub use row_description::{FieldDescription, RowDescription};
 
 use super::buf::put_frame;
 use super::frame::{Limits, take_body};
+use super::redact::Redacted;
 use super::startup::MAX_CANCEL_KEY_LEN;
 use super::{Caps, CodecError};
 
-/// One server message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One server message. `Debug` shows payload sizes (row values, COPY data, keys), not payloads.
+#[derive(Clone, PartialEq, Eq)]
 pub enum BackendMessage {
     /// `R`: an authentication request or outcome.
     Authentication(Authentication),
@@ -279,6 +282,38 @@ impl BackendMessage {
     }
 }
 
+impl fmt::Debug for BackendMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut t = f.debug_tuple(self.name());
+        match self {
+            Self::Authentication(m) => t.field(m),
+            Self::BackendKeyData(m) => t.field(m),
+            Self::ParameterStatus(m) => t.field(m),
+            Self::ReadyForQuery(m) => t.field(m),
+            Self::RowDescription(m) => t.field(m),
+            Self::DataRow(m) => t.field(m),
+            Self::CommandComplete(m) => t.field(m),
+            Self::ErrorResponse(m) | Self::NoticeResponse(m) => t.field(m),
+            Self::ParameterDescription(m) => t.field(m),
+            Self::CopyInResponse(m) | Self::CopyOutResponse(m) | Self::CopyBothResponse(m) => {
+                t.field(m)
+            }
+            Self::CopyData(data) => t.field(&Redacted(data)),
+            Self::NotificationResponse(m) => t.field(m),
+            Self::FunctionCallResponse(m) => t.field(m),
+            Self::NegotiateProtocolVersion(m) => t.field(m),
+            Self::EmptyQueryResponse
+            | Self::ParseComplete
+            | Self::BindComplete
+            | Self::CloseComplete
+            | Self::NoData
+            | Self::PortalSuspended
+            | Self::CopyDone => &mut t,
+        };
+        t.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +399,31 @@ mod tests {
             assert_eq!(decode_backend(&mut buf, &Caps::default()), Ok(None));
             assert_eq!(&buf[..], &bytes[..cut]);
         }
+    }
+
+    #[test]
+    fn debug_output_hides_payloads() {
+        let msgs = [
+            BackendMessage::CopyData(Bytes::from_static(b"bob@corp.test")),
+            BackendMessage::DataRow(
+                DataRow::from_values([Some(&b"bob@corp.test"[..]), None]).unwrap(),
+            ),
+            BackendMessage::BackendKeyData(BackendKeyData {
+                process_id: 1,
+                secret_key: Bytes::from_static(b"bob@corp.test"),
+            }),
+            BackendMessage::FunctionCallResponse(FunctionCallResponse {
+                result: Some(Bytes::from_static(b"bob@corp.test")),
+            }),
+        ];
+        for msg in msgs {
+            let debug = format!("{msg:?}");
+            assert!(!debug.contains("bob@"), "{debug}");
+            assert!(debug.contains("<13 bytes>"), "{debug}");
+        }
+        let row = DataRow::from_values([Some(&b"x"[..]), None]).unwrap();
+        assert_eq!(format!("{row:?}"), "DataRow([<1 bytes>, NULL])");
+        assert_eq!(format!("{:?}", BackendMessage::NoData), "NoData");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! `B` Bind: `String portal, String statement, Int16 n, Int16[n] parameter formats, Int16 m,
 //! m × (Int32 length or -1, bytes), Int16 k, Int16[k] result formats`.
 
+use std::fmt;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::pg::codec::CodecError;
 use crate::pg::codec::buf::{Reader, put_frame, put_i16_list, put_nullable_list, put_str};
+use crate::pg::codec::redact::RedactedValues;
 
 /// Binds parameter values to a prepared statement, creating a portal. The parameter values
 /// are what audit and PII rules must read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Bind {
     /// Portal name; empty for the unnamed portal.
     pub portal: String,
@@ -69,6 +72,18 @@ impl Bind {
             put_nullable_list(out, &self.params);
             put_i16_list(out, &self.result_formats);
         });
+    }
+}
+
+impl fmt::Debug for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bind")
+            .field("portal", &self.portal)
+            .field("statement", &self.statement)
+            .field("param_formats", &self.param_formats)
+            .field("params", &RedactedValues(&self.params))
+            .field("result_formats", &self.result_formats)
+            .finish()
     }
 }
 

@@ -1,14 +1,17 @@
 //! `F` FunctionCall: `Int32 function oid, Int16 n, Int16[n] argument formats, Int16 m,
 //! m × (Int32 length or -1, bytes), Int16 result format`.
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::bind::resolve_format;
 use crate::pg::codec::CodecError;
 use crate::pg::codec::buf::{Reader, put_frame, put_i16_list, put_nullable_list};
+use crate::pg::codec::redact::RedactedValues;
 
 /// A fast-path function call. It runs any function by oid without SQL: deny by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct FunctionCall {
     pub oid: u32,
     /// None (all text), one (applies to all), or one per argument.
@@ -56,6 +59,17 @@ impl FunctionCall {
             put_nullable_list(out, &self.args);
             out.put_i16(self.result_format);
         });
+    }
+}
+
+impl fmt::Debug for FunctionCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FunctionCall")
+            .field("oid", &self.oid)
+            .field("arg_formats", &self.arg_formats)
+            .field("args", &RedactedValues(&self.args))
+            .field("result_format", &self.result_format)
+            .finish()
     }
 }
 

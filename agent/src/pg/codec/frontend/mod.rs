@@ -10,6 +10,8 @@ mod parse;
 mod password;
 mod query;
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub use bind::Bind;
@@ -24,10 +26,11 @@ pub use query::Query;
 
 use super::buf::put_frame;
 use super::frame::{Limits, take_body};
+use super::redact::Redacted;
 use super::{Caps, CodecError};
 
-/// One client message after the startup phase.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One client message after the startup phase. `Debug` shows payload sizes, not payloads.
+#[derive(Clone, PartialEq, Eq)]
 pub enum FrontendMessage {
     /// `Q`: simple query (possibly several statements).
     Query(Query),
@@ -186,6 +189,26 @@ impl FrontendMessage {
                 put_frame(out, self.tag(), |_| {});
             }
         }
+    }
+}
+
+impl fmt::Debug for FrontendMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut t = f.debug_tuple(self.name());
+        match self {
+            Self::Query(m) => t.field(m),
+            Self::Parse(m) => t.field(m),
+            Self::Bind(m) => t.field(m),
+            Self::Describe(m) => t.field(m),
+            Self::Execute(m) => t.field(m),
+            Self::Close(m) => t.field(m),
+            Self::CopyData(data) => t.field(&Redacted(data)),
+            Self::CopyFail(m) => t.field(m),
+            Self::FunctionCall(m) => t.field(m),
+            Self::PasswordMessage(m) => t.field(m),
+            Self::Sync | Self::Flush | Self::CopyDone | Self::Terminate => &mut t,
+        };
+        t.finish()
     }
 }
 
@@ -363,6 +386,40 @@ mod tests {
             );
         }
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn debug_output_hides_payloads() {
+        let msgs = [
+            FrontendMessage::CopyData(Bytes::from_static(b"4111111111111111")),
+            FrontendMessage::PasswordMessage(PasswordMessage::from_password("hunter2")),
+            FrontendMessage::Bind(Bind {
+                portal: String::new(),
+                statement: "s1".into(),
+                param_formats: vec![],
+                params: vec![Some(Bytes::from_static(b"hunter2")), None],
+                result_formats: vec![],
+            }),
+            FrontendMessage::FunctionCall(FunctionCall {
+                oid: 1,
+                arg_formats: vec![],
+                args: vec![Some(Bytes::from_static(b"hunter2"))],
+                result_format: 0,
+            }),
+        ];
+        for msg in msgs {
+            let debug = format!("{msg:?}");
+            assert!(
+                !debug.contains("hunter2") && !debug.contains("4111"),
+                "{debug}"
+            );
+            assert!(debug.contains("bytes>"), "{debug}");
+        }
+        assert_eq!(format!("{:?}", FrontendMessage::Sync), "Sync");
+        let sasl = SaslResponse {
+            data: Bytes::from_static(b"p=proof"),
+        };
+        assert!(!format!("{sasl:?}").contains("proof"));
     }
 
     #[test]

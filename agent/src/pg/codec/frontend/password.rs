@@ -2,13 +2,16 @@
 //! body's layout depends on which authentication request the server sent last. The message is
 //! therefore decoded raw, and these helpers parse it once the state is known.
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::pg::codec::CodecError;
 use crate::pg::codec::buf::{Reader, put_frame, put_nullable, put_str};
+use crate::pg::codec::redact::{Redacted, RedactedValue};
 
 /// A raw `p` message body (zero-copy).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PasswordMessage(pub Bytes);
 
 impl PasswordMessage {
@@ -66,7 +69,7 @@ impl PasswordMessage {
 }
 
 /// SASLInitialResponse: `String mechanism, Int32 length or -1, bytes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SaslInitialResponse {
     /// The mechanism the client picked, e.g. `SCRAM-SHA-256`.
     pub mechanism: String,
@@ -94,7 +97,7 @@ impl SaslInitialResponse {
 }
 
 /// SASLResponse (and GSSResponse): the whole body is mechanism data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SaslResponse {
     /// Zero-copy.
     pub data: Bytes,
@@ -109,6 +112,31 @@ impl SaslResponse {
     /// Appends the whole `p` message.
     pub fn encode(&self, out: &mut BytesMut) {
         put_frame(out, PasswordMessage::TAG, |out| out.put_slice(&self.data));
+    }
+}
+
+impl fmt::Debug for PasswordMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PasswordMessage")
+            .field(&Redacted(&self.0))
+            .finish()
+    }
+}
+
+impl fmt::Debug for SaslInitialResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslInitialResponse")
+            .field("mechanism", &self.mechanism)
+            .field("data", &RedactedValue(self.data.as_deref()))
+            .finish()
+    }
+}
+
+impl fmt::Debug for SaslResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslResponse")
+            .field("data", &Redacted(&self.data))
+            .finish()
     }
 }
 
