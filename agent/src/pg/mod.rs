@@ -10,6 +10,8 @@
 //! - [`tls`]: verified upstream TLS configuration (rustls).
 //! - [`upstream`]: the agent's own connection to a server: TLS, login, a simple query, cancel.
 //! - [`serve`]: one intercepted client connection, from startup to the relay loop.
+//! - [`session`]: which client request every server message answers (the queue of expected
+//!   responses), with the prepared-statement and portal tables and the transaction status. Pure.
 //! - [`reaper`]: removes just-in-time roles left behind.
 
 pub mod auth;
@@ -19,6 +21,7 @@ pub mod ephemeral;
 pub mod handshake;
 pub mod reaper;
 pub mod serve;
+pub mod session;
 pub mod sqlstate;
 pub mod tls;
 pub mod upstream;

@@ -16,7 +16,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, SystemTime},
@@ -35,7 +35,7 @@ use super::{
     auth::UpstreamAuth,
     cancel::{CancelRegistry, ClientKey, UpstreamCancel},
     codec::{
-        BackendMessage, Caps, CodecError, FrontendMessage, StartupMessage,
+        BackendMessage, Caps, CodecError, FrontendMessage, HEADER_LEN, StartupMessage,
         backend::{
             Authentication, BackendKeyData, ErrorResponse, NegotiateProtocolVersion, ReadyForQuery,
             Severity, TransactionStatus,
@@ -43,7 +43,9 @@ use super::{
         decode_frontend, decode_startup, peek_frame_capped,
         startup::{Startup, encode_encryption_refused},
     },
-    ephemeral, handshake, sqlstate, tls,
+    ephemeral, handshake,
+    session::{Attribution, SessionTracker},
+    sqlstate, tls,
     upstream::{Endpoint, UpstreamError},
 };
 use crate::{
@@ -622,6 +624,8 @@ async fn run_session(
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
     let (inject_tx, inject_rx) = mpsc::channel::<Bytes>(4);
+    // Ties every server message to the client request it answers (later: masking, recording).
+    let tracker = Mutex::new(SessionTracker::default());
     let c2s = client_to_server(
         client_read,
         client_buf,
@@ -629,8 +633,16 @@ async fn run_session(
         &shared.caps,
         &up,
         inject_tx,
+        &tracker,
     );
-    let s2c = server_to_client(upstream_read, client_write, &shared.caps, &down, inject_rx);
+    let s2c = server_to_client(
+        upstream_read,
+        client_write,
+        &shared.caps,
+        &down,
+        inject_rx,
+        &tracker,
+    );
     tokio::pin!(c2s, s2c);
     let error = tokio::select! {
         r = &mut s2c => r.err(),
@@ -666,6 +678,7 @@ async fn client_to_server(
     caps: &Caps,
     copied: &AtomicU64,
     inject: mpsc::Sender<Bytes>,
+    tracker: &Mutex<SessionTracker>,
 ) -> Result<(), String> {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -681,6 +694,18 @@ async fn client_to_server(
                     return Err(reject(&inject, error).await);
                 }
                 Ok(Some(msg)) => {
+                    let tracked = tracker
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .on_frontend(&msg);
+                    if let Err(violation) = tracked {
+                        let error = ErrorResponse::new(
+                            Severity::Fatal,
+                            violation.sqlstate(),
+                            format!("chunk agent: {violation}"),
+                        );
+                        return Err(reject(&inject, error).await);
+                    }
                     terminate = matches!(msg, FrontendMessage::Terminate);
                     msg.encode(&mut out);
                     if terminate {
@@ -737,18 +762,30 @@ async fn server_to_client(
     caps: &Caps,
     copied: &AtomicU64,
     mut inject: mpsc::Receiver<Bytes>,
+    tracker: &Mutex<SessionTracker>,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        // Forward every complete frame in the buffer in one write.
+        // Attribute, then forward, every complete frame in the buffer, in one write.
         let mut complete = 0;
-        while let Some(header) = peek_frame_capped(&buf[complete..], caps.max_backend_message)
-            .map_err(|e| format!("upstream side: {e}"))?
         {
-            if buf.len() - complete < header.frame_len() {
-                break;
+            let mut tracker = tracker.lock().unwrap_or_else(|e| e.into_inner());
+            while let Some(header) = peek_frame_capped(&buf[complete..], caps.max_backend_message)
+                .map_err(|e| format!("upstream side: {e}"))?
+            {
+                let frame_len = header.frame_len();
+                if buf.len() - complete < frame_len {
+                    break;
+                }
+                let body = &buf[complete + HEADER_LEN..complete + frame_len];
+                if let Attribution::Unexpected = tracker.on_backend_tag(header.tag, body) {
+                    tracing::debug!(
+                        tag = %char::from(header.tag),
+                        "server message answers no pending client request"
+                    );
+                }
+                complete += frame_len;
             }
-            complete += header.frame_len();
         }
         if complete > 0 {
             let frames = buf.split_to(complete);
