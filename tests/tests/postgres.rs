@@ -1058,6 +1058,82 @@ fn ephemeral_role_is_created_for_the_session_and_dropped_after() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn reaper_drops_this_hosts_leftover_roles_and_expired_ones_at_start() -> Result<()> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_string();
+    let marker = |host: &str| format!("chunk-agent ephemeral role; host={host}; workload=w");
+    let f = Fixture::start_with(
+        Setup {
+            ephemeral: true,
+            ..Setup::default()
+        },
+        |_, pg| {
+            // What a crashed agent on this host, and an expired session elsewhere, left behind;
+            // plus a live role of another host and an unrelated role, which must stay.
+            let roles = [
+                ("jit_w_leftover", marker(&host), "now() + interval '1 hour'"),
+                (
+                    "jit_w_expired",
+                    marker("other-host"),
+                    "now() - interval '1 minute'",
+                ),
+                (
+                    "jit_w_other_live",
+                    marker("other-host"),
+                    "now() + interval '1 hour'",
+                ),
+                (
+                    "jit_w_unrelated",
+                    "made by hand".to_string(),
+                    "now() - interval '1 minute'",
+                ),
+            ];
+            for (role, comment, until) in roles {
+                pg.admin_sql(&format!(
+                    "do $$ begin execute format('create role %I login valid until %L', {}, {until}); \
+                     end $$; comment on role {role} is {}",
+                    quote_literal(role),
+                    quote_literal(&comment)
+                ))
+                .expect("create a leftover role");
+            }
+        },
+    )?;
+    for (role, expected) in [
+        ("jit_w_leftover", "0"),
+        ("jit_w_expired", "0"),
+        ("jit_w_other_live", "1"),
+        ("jit_w_unrelated", "1"),
+    ] {
+        poll_admin_sql(
+            &f.pg,
+            &format!(
+                "select count(*) from pg_roles where rolname = {}",
+                quote_literal(role)
+            ),
+            expected,
+            Duration::from_secs(10),
+        )
+        .with_context(|| format!("role {role}"))?;
+    }
+    let reaped: Vec<String> = f
+        .agent
+        .audit_events()
+        .iter()
+        .filter(|e| action_of(e) == "ephemeral-role-reaped")
+        .filter_map(|e| e.str_at("user.target.name").map(str::to_string))
+        .collect();
+    ensure!(
+        reaped.contains(&"jit_w_leftover".to_string())
+            && reaped.contains(&"jit_w_expired".to_string())
+            && reaped.len() == 2,
+        "reaped: {reaped:?}"
+    );
+    Ok(())
+}
+
 // ------------------------------------------------------------------------------------------
 // upstream TLS
 // ------------------------------------------------------------------------------------------
