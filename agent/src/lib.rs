@@ -8,6 +8,8 @@
 //! - [`cgroup`]: cgroup v2 discovery, path/id mapping, job cgroups. Adapter (files).
 //! - [`intercept`]: loads and attaches the eBPF programs, fills their maps. Adapter (aya).
 //! - [`pg`]: PostgreSQL wire protocol (v3.0/v3.2) codec and SQLSTATEs. Pure.
+//! - [`sql`]: SQL statements (parsed with libpg_query) classified by effect, and decided
+//!   against a workload's access rules for a target, with a decision cache. Pure.
 //! - [`proxy`]: accepts redirected connections, identifies them, relays. Adapter (sockets).
 //! - [`scope`]: which cgroups are intercepted and where the programs attach. Pure.
 //! - [`daemon`]: `agent run`, wiring all of the above; keeps the scope current.
@@ -25,3 +27,4 @@ pub mod policy;
 pub mod proxy;
 pub mod scope;
 pub mod secrets;
+pub mod sql;

@@ -4,11 +4,13 @@
 //! ([`parse_sources`]); only [`load_dir`] touches the file system.
 //!
 //! A policy directory holds `*.toml` files (non-recursive, read in name
-//! order), each with any number of `[[workload]]` and `[[target]]` tables.
+//! order), each with any number of `[[workload]]` and `[[target]]` tables; a workload may
+//! carry SQL access rules (`[[workload.access]]`, see [`Access`]) for its postgres targets.
 //! Parsing is strict (unknown fields are errors) and every error found in
 //! every file is reported, each with its file, line and column. The schema is
 //! documented in `docs/policy-reference.md`.
 
+mod access;
 mod error;
 mod model;
 mod pattern;
@@ -17,6 +19,9 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use access::{
+    Access, AccessRule, ApprovalRule, FunctionPattern, FunctionRules, ObjectPattern, Operation,
+};
 pub use error::{PolicyError, PolicyErrors};
 pub use model::{
     CredentialMode, Credentials, PolicySet, PostgresSettings, Protocol, SecretRef, SourceLocation,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::access::Access;
 use super::pattern::CgroupPattern;
 
 /// A validated set of policies (all files of a policy directory).
@@ -28,7 +29,17 @@ pub struct Workload {
     pub cgroups: Vec<CgroupPattern>,
     /// Names of the targets this workload may reach (all exist in the set).
     pub targets: Vec<String>,
+    /// SQL access rules, at most one per target, only for postgres targets listed in
+    /// `targets`. A postgres target without one: every statement is denied.
+    pub access: Vec<Access>,
     pub source: SourceLocation,
+}
+
+impl Workload {
+    /// The SQL access rules of this workload for `target`, if it has some.
+    pub fn access_for(&self, target: &str) -> Option<&Access> {
+        self.access.iter().find(|a| a.target == target)
+    }
 }
 
 /// A database (or other TCP service) whose connections are intercepted.
@@ -224,6 +235,28 @@ impl PolicySet {
             .iter()
             .filter(|w| w.cgroups.iter().any(|p| p.matches(cgroup_path)))
             .collect()
+    }
+
+    /// One warning per (workload, postgres target) pair without SQL access rules: every
+    /// statement of those sessions will be denied. For `agent check` to print; the set is
+    /// valid anyway (failing closed is the intended behaviour, but may be an oversight).
+    pub fn access_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for w in &self.workloads {
+            for t in &w.targets {
+                let is_postgres = self
+                    .target(t)
+                    .is_some_and(|t| t.protocol == Protocol::Postgres);
+                if is_postgres && w.access_for(t).is_none() {
+                    warnings.push(format!(
+                        "{}: workload `{}` reaches postgres target `{t}` but has no \
+                         [[workload.access]] table for it: every SQL statement will be denied",
+                        w.source, w.name
+                    ));
+                }
+            }
+        }
+        warnings
     }
 
     /// A one-line summary, e.g. `2 workloads, 1 target`.

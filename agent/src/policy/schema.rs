@@ -39,6 +39,67 @@ pub(crate) struct RawWorkload {
     #[serde(default)]
     pub(crate) cgroups: Vec<Spanned<String>>,
     pub(crate) targets: Spanned<Vec<Spanned<String>>>,
+    /// `[[workload.access]]`: SQL access rules, one table per postgres target.
+    #[serde(default)]
+    pub(crate) access: Vec<Spanned<RawAccess>>,
+}
+
+/// A `[[workload.access]]` table: what the workload may do on one postgres target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccess {
+    pub(crate) target: Spanned<String>,
+    pub(crate) search_path: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub(crate) allow: Vec<Spanned<RawAllowRule>>,
+    #[serde(default)]
+    pub(crate) deny: Vec<Spanned<RawDenyRule>>,
+    #[serde(default)]
+    pub(crate) approve: Vec<Spanned<RawApprovalRule>>,
+    pub(crate) functions: Option<Spanned<RawFunctions>>,
+}
+
+/// An `allow` rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAllowRule {
+    pub(crate) name: Option<Spanned<String>>,
+    /// Operation names, checked in validation (so that an unknown one gets the list).
+    pub(crate) operations: Spanned<Vec<Spanned<String>>>,
+    pub(crate) tables: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A `deny` rule: an allow rule's fields plus a `reason`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDenyRule {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) operations: Spanned<Vec<Spanned<String>>>,
+    pub(crate) tables: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) reason: Option<Spanned<String>>,
+}
+
+/// An `approve` rule: an allow rule's fields plus who approves and how long to wait.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApprovalRule {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) operations: Spanned<Vec<Spanned<String>>>,
+    pub(crate) tables: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) approvers: Option<Spanned<i64>>,
+    pub(crate) groups: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A humantime duration, parsed in validation.
+    pub(crate) timeout: Option<Spanned<String>>,
+}
+
+/// `functions = { allow = [...], deny = [...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFunctions {
+    #[serde(default)]
+    pub(crate) allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) deny: Vec<Spanned<String>>,
 }
 
 /// A `[[target]]` table.

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::*;
 
@@ -198,6 +199,20 @@ fn repo_example_policies_load() {
         set.workload("monthly-reports").unwrap().targets,
         ["reporting-db"]
     );
+    // Every workload has SQL access rules for its postgres targets.
+    assert!(
+        set.access_warnings().is_empty(),
+        "{:?}",
+        set.access_warnings()
+    );
+    let access = set
+        .workload("nightly-chunker")
+        .unwrap()
+        .access_for("orders-db")
+        .unwrap();
+    assert!(access.allow.iter().any(|r| r.name == "stage"));
+    assert_eq!(access.approve[0].rule.name, "bulk-staging");
+    assert_eq!(access.approve[0].groups, ["dba"]);
 }
 
 #[test]
@@ -1137,4 +1152,357 @@ fn all_credential_and_tls_errors_of_a_target_are_collected() {
     // database, tls mode, ca_file, mode (no group_role), username, password, ttl
     assert_eq!(lines, [5, 7, 8, 10, 11, 12, 13], "{errors:#?}");
     assert!(errors.iter().all(|e| !e.message.contains("hunter2")));
+}
+
+/// [`WORKLOAD`] with a `[[workload.access]]` table for `orders-db`: header on line 6,
+/// `target` on line 7, `body` from line 8.
+fn with_access(body: &str) -> String {
+    format!("{WORKLOAD}[[workload.access]]\ntarget = \"orders-db\"\n{body}")
+}
+
+/// The only error of [`with_access`]`(body)` (with [`TARGET`]), at `line:column`.
+fn access_error(body: &str, at: (usize, usize), needle: &str) -> PolicyError {
+    let text = with_access(body);
+    only_error(
+        &[("w.toml", &text), ("t.toml", TARGET)],
+        ("w.toml", at.0, at.1),
+        needle,
+    )
+}
+
+fn the_access(body: &str) -> Access {
+    let text = with_access(body);
+    let set = parse_ok(&[("w.toml", &text), ("t.toml", TARGET)]);
+    let w = set.workload("nightly-chunker").unwrap();
+    assert_eq!(w.access.len(), 1);
+    w.access_for("orders-db").unwrap().clone()
+}
+
+#[test]
+fn access_rules_parse_into_the_model() {
+    let access = the_access(
+        r#"search_path = ["staging", "public"]
+allow = [
+  { operations = ["read"], tables = ["public.*", "staging.*"] },
+  { name = "stage-writes", operations = ["write", "bulk_write"], tables = ["staging.events"] },
+  { operations = ["listen"] },
+]
+deny = [
+  { name = "no-audit", operations = ["write", "ddl"], tables = ["*.audit_*"], reason = "app only" },
+]
+approve = [
+  { name = "bulk", operations = ["bulk_write"], tables = ["staging.*"], approvers = 2, groups = ["dba", "ops"], timeout = "5m" },
+  { operations = ["ddl"] },
+]
+functions = { allow = ["staging.refresh_stats"], deny = ["my_schema.dangerous_fn", "evil*"] }
+"#,
+    );
+    assert_eq!(access.target, "orders-db");
+    assert_eq!(access.search_path, ["staging", "public"]);
+    assert_eq!(access.source.to_string(), "w.toml:6");
+
+    let names: Vec<&str> = access.allow.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["allow[0]", "stage-writes", "allow[2]"]);
+    assert_eq!(access.allow[0].source.line, 10);
+    assert_eq!(
+        access.allow[1].operations,
+        [Operation::Write, Operation::BulkWrite]
+    );
+    let tables: Vec<&str> = access.allow[0]
+        .tables
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(ObjectPattern::as_str)
+        .collect();
+    assert_eq!(tables, ["public.*", "staging.*"]);
+    assert!(access.allow[2].tables.is_none());
+    assert!(access.allow[0].matches(Operation::Read, Some(("staging", "x"))));
+    assert!(!access.allow[0].matches(Operation::Write, Some(("staging", "x"))));
+    assert!(access.allow[2].matches(Operation::Listen, None));
+
+    assert_eq!(access.deny[0].name, "no-audit");
+    assert_eq!(access.deny[0].reason.as_deref(), Some("app only"));
+    assert!(access.deny[0].matches(Operation::Ddl, Some(("public", "audit_log"))));
+
+    let bulk = &access.approve[0];
+    assert_eq!(bulk.rule.name, "bulk");
+    assert_eq!(bulk.approvers, 2);
+    assert_eq!(bulk.groups, ["dba", "ops"]);
+    assert_eq!(bulk.timeout, Duration::from_secs(300));
+    let defaults = &access.approve[1];
+    assert_eq!(defaults.rule.name, "approve[1]");
+    assert_eq!(defaults.approvers, 1);
+    assert!(defaults.groups.is_empty());
+    assert_eq!(defaults.timeout, Duration::from_secs(600));
+
+    let allow: Vec<&str> = access
+        .functions
+        .allow
+        .iter()
+        .map(FunctionPattern::as_str)
+        .collect();
+    assert_eq!(allow, ["staging.refresh_stats"]);
+    assert_eq!(access.functions.deny.len(), 2);
+    assert_eq!(access.functions.deny[1].source.line, 21);
+}
+
+#[test]
+fn access_rules_may_also_be_written_as_arrays_of_tables() {
+    let access = the_access(
+        "search_path = [\"public\"]\n\n[[workload.access.allow]]\nname = \"reads\"\n\
+         operations = [\"read\"]\ntables = [\"public.*\"]\n\n[[workload.access.deny]]\n\
+         operations = [\"read\"]\ntables = [\"public.credentials\"]\n\n\
+         [workload.access.functions]\nallow = [\"s.p\"]\n",
+    );
+    assert_eq!(access.allow[0].name, "reads");
+    assert_eq!(access.allow[0].source.line, 10);
+    assert_eq!(access.deny[0].name, "deny[0]");
+    assert_eq!(access.functions.allow.len(), 1);
+}
+
+#[test]
+fn access_defaults_are_public_and_nothing_allowed() {
+    let access = the_access("");
+    assert_eq!(access.search_path, ["public"]);
+    assert!(access.allow.is_empty() && access.deny.is_empty() && access.approve.is_empty());
+    assert!(access.functions.allow.is_empty() && access.functions.deny.is_empty());
+}
+
+#[test]
+fn a_postgres_target_without_access_rules_is_valid_but_warned_about() {
+    let set = parse_ok(&[("w.toml", WORKLOAD), ("t.toml", TARGET)]);
+    assert!(set.workloads[0].access.is_empty());
+    assert_eq!(
+        set.access_warnings(),
+        [
+            "w.toml:1: workload `nightly-chunker` reaches postgres target `orders-db` but has no \
+          [[workload.access]] table for it: every SQL statement will be denied"
+        ]
+    );
+    let text = with_access("allow = [{ operations = [\"read\"] }]\n");
+    let set = parse_ok(&[("w.toml", &text), ("t.toml", TARGET)]);
+    assert!(set.access_warnings().is_empty());
+    // tcp targets have no SQL.
+    let tcp = "[[workload]]\nname = \"w\"\ntargets = [\"cache\"]\n[[target]]\nname = \"cache\"\n\
+               protocol = \"tcp\"\naddresses = [\"10.0.0.9:6379\"]\n";
+    assert!(parse_ok(&[("c.toml", tcp)]).access_warnings().is_empty());
+}
+
+#[test]
+fn unknown_operation_is_refused_with_the_list() {
+    let e = access_error(
+        "allow = [{ operations = [\"read\", \"delete\"] }]\n",
+        (8, 34),
+        "unknown operation `delete` (operations: read, write, bulk_write, ddl, admin, \
+         maintenance, lock, copy_in, copy_out, call, do, listen, notify, set, set_role, \
+         search_path)",
+    );
+    assert!(!e.message.contains('\n'));
+}
+
+#[test]
+fn operations_must_be_listed_once_and_not_be_empty() {
+    access_error(
+        "allow = [{ operations = [] }]\n",
+        (8, 25),
+        "`operations` must not be empty",
+    );
+    access_error(
+        "deny = [{ operations = [\"read\", \"read\"] }]\n",
+        (8, 33),
+        "operation `read` is listed twice",
+    );
+}
+
+#[test]
+fn call_is_allowed_through_functions_allow_only() {
+    access_error(
+        "allow = [{ operations = [\"call\"] }]\n",
+        (8, 26),
+        "list the procedures in `functions = { allow = [\"schema.procedure\"] }`",
+    );
+    // Deny and approve rules may name it.
+    the_access("deny = [{ operations = [\"call\"], tables = [\"public.*\"] }]\n");
+    the_access("approve = [{ operations = [\"call\"] }]\n");
+}
+
+#[test]
+fn statement_wide_operations_cannot_have_tables() {
+    access_error(
+        "allow = [{ operations = [\"read\", \"set_role\"], tables = [\"public.*\"] }]\n",
+        (8, 34),
+        "operation `set_role` concerns no table",
+    );
+}
+
+#[test]
+fn table_patterns_are_checked() {
+    access_error(
+        "allow = [{ operations = [\"read\"], tables = [\"orders\"] }]\n",
+        (8, 45),
+        "table pattern `orders` needs a schema: write `schema.table`",
+    );
+    access_error(
+        "allow = [{ operations = [\"read\"], tables = [] }]\n",
+        (8, 44),
+        "`tables = []` matches nothing",
+    );
+    access_error(
+        "deny = [{ operations = [\"read\"], tables = [\"public.[x\"] }]\n",
+        (8, 44),
+        "invalid pattern `public.[x`",
+    );
+}
+
+#[test]
+fn rule_names_are_valid_and_unique_in_their_access_table() {
+    access_error(
+        "allow = [{ name = \"Reads\", operations = [\"read\"] }]\n",
+        (8, 19),
+        "invalid rule name `Reads`",
+    );
+    access_error(
+        "allow = [{ name = \"r\", operations = [\"read\"] }]\n\
+         deny = [{ name = \"r\", operations = [\"ddl\"] }]\n",
+        (9, 18),
+        "rule name `r` is already used in this access table (at w.toml:8)",
+    );
+}
+
+#[test]
+fn access_target_must_be_a_postgres_target_of_the_workload() {
+    let other = "[[target]]\nname = \"reports-db\"\nprotocol = \"postgres\"\n\
+                 addresses = [\"10.0.0.2:5432\"]\n[target.credentials]\nusername = \"u\"\n\
+                 password = { env = \"PW\" }\n";
+    let text = format!("{WORKLOAD}[[workload.access]]\ntarget = \"reports-db\"\n");
+    only_error(
+        &[("w.toml", &text), ("t.toml", TARGET), ("o.toml", other)],
+        ("w.toml", 7, 10),
+        "workload `nightly-chunker` has access rules for target `reports-db` but does not list \
+         it in `targets`",
+    );
+    let text = format!("{WORKLOAD}[[workload.access]]\ntarget = \"nope\"\n");
+    only_error(
+        &[("w.toml", &text), ("t.toml", TARGET)],
+        ("w.toml", 7, 10),
+        "unknown target `nope` (defined targets: `orders-db`); a [[workload.access]] table is \
+         for one of the workload's targets",
+    );
+    let tcp = "[[workload]]\nname = \"w\"\ntargets = [\"cache\"]\n[[workload.access]]\n\
+               target = \"cache\"\n[[target]]\nname = \"cache\"\nprotocol = \"tcp\"\n\
+               addresses = [\"10.0.0.9:6379\"]\n";
+    only_error(
+        &[("c.toml", tcp)],
+        ("c.toml", 5, 10),
+        "access rules only apply to postgres targets: target `cache` has protocol = \"tcp\"",
+    );
+    let twice = format!(
+        "{}[[workload.access]]\ntarget = \"orders-db\"\n",
+        with_access("")
+    );
+    only_error(
+        &[("w.toml", &twice), ("t.toml", TARGET)],
+        ("w.toml", 9, 10),
+        "workload `nightly-chunker` already has a [[workload.access]] table for target \
+         `orders-db` (at w.toml:6)",
+    );
+}
+
+#[test]
+fn search_path_is_a_list_of_schema_names() {
+    access_error(
+        "search_path = []\n",
+        (8, 15),
+        "`search_path` must not be empty",
+    );
+    access_error(
+        "search_path = [\"$user\", \"public\"]\n",
+        (8, 16),
+        "write the schema name itself",
+    );
+    access_error(
+        "search_path = [\"public\", \"public\"]\n",
+        (8, 26),
+        "schema `public` is listed twice",
+    );
+    access_error(
+        &format!("search_path = [\"{}\"]\n", "s".repeat(64)),
+        (8, 16),
+        "at most 63 bytes",
+    );
+}
+
+#[test]
+fn approval_settings_are_checked() {
+    access_error(
+        "approve = [{ operations = [\"ddl\"], approvers = 0 }]\n",
+        (8, 48),
+        "approvers = 0 is out of range: it must be between 1 and 10",
+    );
+    access_error(
+        "approve = [{ operations = [\"ddl\"], timeout = \"1s\" }]\n",
+        (8, 46),
+        "timeout `1s` is out of range: it must be between 10s and 24h",
+    );
+    access_error(
+        "approve = [{ operations = [\"ddl\"], timeout = \"soon\" }]\n",
+        (8, 46),
+        "invalid timeout `soon`",
+    );
+    access_error(
+        "approve = [{ operations = [\"ddl\"], groups = [\"db admins\"] }]\n",
+        (8, 46),
+        "invalid group name `db admins`",
+    );
+    access_error(
+        "approve = [{ operations = [\"ddl\"], reason = \"x\" }]\n",
+        (8, 36),
+        "unknown field `reason`",
+    );
+}
+
+#[test]
+fn deny_reasons_must_say_something() {
+    access_error(
+        "deny = [{ operations = [\"ddl\"], reason = \" \" }]\n",
+        (8, 42),
+        "`reason` must not be empty",
+    );
+    access_error(
+        "allow = [{ operations = [\"ddl\"], reason = \"x\" }]\n",
+        (8, 34),
+        "unknown field `reason`",
+    );
+}
+
+#[test]
+fn function_patterns_are_checked() {
+    access_error(
+        "functions = { deny = [\"a.b.c\"] }\n",
+        (8, 23),
+        "function pattern `a.b.c` has more than one `.`",
+    );
+    access_error(
+        "functions = { allow = [\"\"] }\n",
+        (8, 24),
+        "has an empty part",
+    );
+    access_error(
+        "functions = { grant = [\"x\"] }\n",
+        (8, 15),
+        "unknown field `grant`",
+    );
+}
+
+#[test]
+fn all_access_errors_are_collected() {
+    let text = with_access(
+        "search_path = []\nallow = [{ operations = [\"nope\"] }]\n\
+         deny = [{ operations = [\"read\"], tables = [\"x\"] }]\n\
+         approve = [{ operations = [\"ddl\"], approvers = 99 }]\n",
+    );
+    let errors = errors(&[("w.toml", &text), ("t.toml", TARGET)]);
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [8, 9, 10, 11], "{errors:#?}");
 }

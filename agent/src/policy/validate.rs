@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::access::{
+    Access, AccessRule, ApprovalRule, FunctionPattern, FunctionRules, ObjectPattern, Operation,
+};
 use super::error::{PolicyError, PolicyErrors, SourceText};
 use super::model::{
     CredentialMode, Credentials, PolicySet, PostgresSettings, Protocol, SecretRef, SourceLocation,
@@ -15,7 +18,8 @@ use super::model::{
 };
 use super::pattern::CgroupPattern;
 use super::schema::{
-    RawCredentialMode, RawCredentials, RawFile, RawSecret, RawTarget, RawTls, RawWorkload,
+    RawAccess, RawApprovalRule, RawCredentialMode, RawCredentials, RawFile, RawFunctions,
+    RawSecret, RawTarget, RawTls, RawWorkload,
 };
 
 /// Maximum length of a workload or target name.
@@ -30,6 +34,15 @@ const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 /// Bounds of an ephemeral role's lifetime (inclusive).
 const MIN_TTL: Duration = Duration::from_secs(60);
 const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Default and bounds (inclusive) of how long a statement waits for approval.
+const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const MIN_APPROVAL_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Bounds (inclusive) of the number of approvers of an approval rule.
+const MAX_APPROVERS: i64 = 10;
+/// Maximum length of an approver group name.
+const MAX_GROUP_LEN: usize = 64;
 
 /// See [`super::parse_sources`].
 pub(crate) fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, PolicyErrors> {
@@ -95,6 +108,8 @@ struct Validator<'a> {
     all_files_parsed: bool,
     /// Every target name seen (even if the target is otherwise invalid).
     target_defs: HashMap<String, SourceLocation>,
+    /// The protocol of every target name seen.
+    target_protocols: HashMap<String, Protocol>,
     workload_defs: HashMap<String, SourceLocation>,
     /// Normalised address -> (owning target, where the address is written).
     address_owners: HashMap<SocketAddr, (String, SourceLocation)>,
@@ -111,6 +126,7 @@ impl<'a> Validator<'a> {
             errors: Vec::new(),
             all_files_parsed: true,
             target_defs: HashMap::new(),
+            target_protocols: HashMap::new(),
             workload_defs: HashMap::new(),
             address_owners: HashMap::new(),
             pattern_owners: HashMap::new(),
@@ -177,6 +193,7 @@ impl<'a> Validator<'a> {
             true
         } else {
             self.target_defs.insert(name.clone(), source.clone());
+            self.target_protocols.insert(name.clone(), t.protocol);
             false
         };
 
@@ -583,13 +600,426 @@ impl<'a> Validator<'a> {
             targets.push(target.clone());
         }
 
+        let mut access: Vec<Access> = Vec::new();
+        let mut access_defs: HashMap<String, SourceLocation> = HashMap::new();
+        for raw_access in &w.access {
+            if let Some(a) = self.access(file, &name, w, raw_access, &mut access_defs) {
+                access.push(a);
+            }
+        }
+
         self.workloads.push(Workload {
             name,
             description: w.description.clone(),
             cgroups,
             targets,
+            access,
             source,
         });
+    }
+
+    /// A `[[workload.access]]` table of workload `workload`; `defs` holds the targets of the
+    /// workload's access tables seen so far.
+    fn access(
+        &mut self,
+        file: usize,
+        workload: &str,
+        w: &RawWorkload,
+        raw: &Spanned<RawAccess>,
+        defs: &mut HashMap<String, SourceLocation>,
+    ) -> Option<Access> {
+        let source = self.location(file, raw);
+        let a = raw.get_ref();
+        let target = a.target.get_ref().clone();
+        let mut ok = true;
+
+        if let Some(first) = defs.get(&target) {
+            let message = format!(
+                "workload `{workload}` already has a [[workload.access]] table for target \
+                 `{target}` (at {first}): merge the two"
+            );
+            self.error(file, &a.target, message);
+            ok = false;
+        } else {
+            defs.insert(target.clone(), source.clone());
+        }
+        let listed = w.targets.get_ref().iter().any(|t| t.get_ref() == &target);
+        match self.target_protocols.get(&target) {
+            // An unknown target in `targets` is reported there.
+            None if listed => ok = false,
+            None => {
+                if self.all_files_parsed {
+                    let message = format!(
+                        "{}; a [[workload.access]] table is for one of the workload's targets",
+                        self.unknown_target_message(&target)
+                    );
+                    self.error(file, &a.target, message);
+                }
+                ok = false;
+            }
+            Some(_) if !listed => {
+                let message = format!(
+                    "workload `{workload}` has access rules for target `{target}` but does not \
+                     list it in `targets`: add it there, or remove this table"
+                );
+                self.error(file, &a.target, message);
+                ok = false;
+            }
+            Some(Protocol::Tcp) => {
+                let message = format!(
+                    "access rules only apply to postgres targets: target `{target}` has \
+                     protocol = \"tcp\" (its bytes are relayed as they are)"
+                );
+                self.error(file, &a.target, message);
+                ok = false;
+            }
+            Some(Protocol::Postgres) => {}
+        }
+
+        let search_path = match &a.search_path {
+            None => vec!["public".to_string()],
+            Some(path) => self.search_path(file, path).unwrap_or_else(|| {
+                ok = false;
+                Vec::new()
+            }),
+        };
+
+        let mut names: HashMap<String, SourceLocation> = HashMap::new();
+        let mut allow = Vec::new();
+        for (i, rule) in a.allow.iter().enumerate() {
+            let r = rule.get_ref();
+            let parts = RuleParts {
+                kind: "allow",
+                index: i,
+                name: r.name.as_ref(),
+                operations: &r.operations,
+                tables: r.tables.as_ref(),
+            };
+            match self.rule(file, rule, parts, &mut names) {
+                Some(rule) => allow.push(rule),
+                None => ok = false,
+            }
+        }
+        let mut deny = Vec::new();
+        for (i, rule) in a.deny.iter().enumerate() {
+            let r = rule.get_ref();
+            let parts = RuleParts {
+                kind: "deny",
+                index: i,
+                name: r.name.as_ref(),
+                operations: &r.operations,
+                tables: r.tables.as_ref(),
+            };
+            let reason = match &r.reason {
+                Some(reason) if reason.get_ref().trim().is_empty() => {
+                    self.error(
+                        file,
+                        reason,
+                        "`reason` must not be empty: say why, or remove it",
+                    );
+                    ok = false;
+                    None
+                }
+                Some(reason) => Some(reason.get_ref().clone()),
+                None => None,
+            };
+            match self.rule(file, rule, parts, &mut names) {
+                Some(rule) => deny.push(AccessRule { reason, ..rule }),
+                None => ok = false,
+            }
+        }
+        let mut approve = Vec::new();
+        for (i, rule) in a.approve.iter().enumerate() {
+            match self.approval_rule(file, i, rule, &mut names) {
+                Some(rule) => approve.push(rule),
+                None => ok = false,
+            }
+        }
+        let functions = match &a.functions {
+            None => FunctionRules::default(),
+            Some(functions) => self
+                .function_rules(file, functions.get_ref())
+                .unwrap_or_else(|| {
+                    ok = false;
+                    FunctionRules::default()
+                }),
+        };
+
+        ok.then_some(Access {
+            target,
+            search_path,
+            allow,
+            deny,
+            approve,
+            functions,
+            source,
+        })
+    }
+
+    fn search_path(
+        &mut self,
+        file: usize,
+        written: &Spanned<Vec<Spanned<String>>>,
+    ) -> Option<Vec<String>> {
+        if written.get_ref().is_empty() {
+            self.error(
+                file,
+                written,
+                "`search_path` must not be empty: list the schemas unqualified names resolve to \
+                 (default [\"public\"])",
+            );
+            return None;
+        }
+        let mut ok = true;
+        let mut path: Vec<String> = Vec::new();
+        for schema in written.get_ref() {
+            let value = schema.get_ref();
+            if value.starts_with('$') {
+                let message = format!(
+                    "search_path entry `{value}`: write the schema name itself (the agent does \
+                     not expand `$user`)"
+                );
+                self.error(file, schema, message);
+                ok = false;
+            } else if !self.check_identifier(file, schema, "a search_path schema") {
+                ok = false;
+            } else if path.contains(value) {
+                let message = format!("schema `{value}` is listed twice in search_path");
+                self.error(file, schema, message);
+                ok = false;
+            } else {
+                path.push(value.clone());
+            }
+        }
+        ok.then_some(path)
+    }
+
+    /// The fields common to allow, deny and approve rules; `None` after reporting errors.
+    fn rule<T>(
+        &mut self,
+        file: usize,
+        at: &Spanned<T>,
+        parts: RuleParts<'_>,
+        names: &mut HashMap<String, SourceLocation>,
+    ) -> Option<AccessRule> {
+        let source = self.location(file, at);
+        let mut ok = true;
+        let name = match parts.name {
+            Some(written) => {
+                let name = written.get_ref().clone();
+                if !self.check_name(file, written, "rule") {
+                    ok = false;
+                } else if let Some(first) = names.get(&name) {
+                    let message = format!(
+                        "rule name `{name}` is already used in this access table (at {first})"
+                    );
+                    self.error(file, written, message);
+                    ok = false;
+                } else {
+                    names.insert(name.clone(), self.location(file, written));
+                }
+                name
+            }
+            None => format!("{}[{}]", parts.kind, parts.index),
+        };
+
+        if parts.operations.get_ref().is_empty() {
+            self.error(
+                file,
+                parts.operations,
+                "`operations` must not be empty: list what the rule is about, e.g. [\"read\"]",
+            );
+            ok = false;
+        }
+        let mut operations = Vec::new();
+        for written in parts.operations.get_ref() {
+            let Some(op) = Operation::from_name(written.get_ref()) else {
+                let known = Operation::ALL
+                    .iter()
+                    .map(|op| op.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let message = format!(
+                    "unknown operation `{}` (operations: {known})",
+                    written.get_ref()
+                );
+                self.error(file, written, message);
+                ok = false;
+                continue;
+            };
+            if operations.contains(&op) {
+                let message = format!("operation `{op}` is listed twice");
+                self.error(file, written, message);
+                ok = false;
+                continue;
+            }
+            if op == Operation::Call && parts.kind == "allow" {
+                self.error(
+                    file,
+                    written,
+                    "CALL is allowed per procedure, not by an allow rule: list the procedures in \
+                     `functions = { allow = [\"schema.procedure\"] }`",
+                );
+                ok = false;
+                continue;
+            }
+            if !op.has_objects() && parts.tables.is_some() {
+                let message = format!(
+                    "operation `{op}` concerns no table, so a rule with `tables` never matches \
+                     it: put it in a rule without `tables`"
+                );
+                self.error(file, written, message);
+                ok = false;
+                continue;
+            }
+            operations.push(op);
+        }
+
+        let tables = match parts.tables {
+            None => None,
+            Some(written) => {
+                if written.get_ref().is_empty() {
+                    self.error(
+                        file,
+                        written,
+                        "`tables = []` matches nothing: list `schema.table` patterns, or remove \
+                         `tables` to match every table",
+                    );
+                    ok = false;
+                }
+                let mut patterns = Vec::new();
+                for pattern in written.get_ref() {
+                    match ObjectPattern::parse(pattern.get_ref()) {
+                        Ok(p) => patterns.push(p),
+                        Err(message) => {
+                            self.error(file, pattern, message);
+                            ok = false;
+                        }
+                    }
+                }
+                Some(patterns)
+            }
+        };
+
+        ok.then_some(AccessRule {
+            name,
+            operations,
+            tables,
+            reason: None,
+            source,
+        })
+    }
+
+    fn approval_rule(
+        &mut self,
+        file: usize,
+        index: usize,
+        raw: &Spanned<RawApprovalRule>,
+        names: &mut HashMap<String, SourceLocation>,
+    ) -> Option<ApprovalRule> {
+        let r = raw.get_ref();
+        let parts = RuleParts {
+            kind: "approve",
+            index,
+            name: r.name.as_ref(),
+            operations: &r.operations,
+            tables: r.tables.as_ref(),
+        };
+        let rule = self.rule(file, raw, parts, names);
+        let mut ok = true;
+
+        let approvers = match &r.approvers {
+            None => 1,
+            Some(n) if (1..=MAX_APPROVERS).contains(n.get_ref()) => *n.get_ref() as u32,
+            Some(n) => {
+                let message = format!(
+                    "approvers = {} is out of range: it must be between 1 and {MAX_APPROVERS}",
+                    n.get_ref()
+                );
+                self.error(file, n, message);
+                ok = false;
+                0
+            }
+        };
+
+        let mut groups: Vec<String> = Vec::new();
+        if let Some(written) = &r.groups {
+            for group in written.get_ref() {
+                let g = group.get_ref();
+                let valid = !g.is_empty()
+                    && g.len() <= MAX_GROUP_LEN
+                    && g.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+                if !valid {
+                    let message = format!(
+                        "invalid group name `{g}`: use 1 to {MAX_GROUP_LEN} characters among \
+                         `A-Z`, `a-z`, `0-9`, `_`, `-`, `.` and `@`"
+                    );
+                    self.error(file, group, message);
+                    ok = false;
+                } else if groups.contains(g) {
+                    let message = format!("group `{g}` is listed twice");
+                    self.error(file, group, message);
+                    ok = false;
+                } else {
+                    groups.push(g.clone());
+                }
+            }
+        }
+
+        let timeout = match &r.timeout {
+            None => Some(DEFAULT_APPROVAL_TIMEOUT),
+            Some(written) => {
+                let value = written.get_ref();
+                let message = match humantime::parse_duration(value) {
+                    Ok(t) if (MIN_APPROVAL_TIMEOUT..=MAX_APPROVAL_TIMEOUT).contains(&t) => None,
+                    Ok(_) => Some(format!(
+                        "timeout `{value}` is out of range: it must be between 10s and 24h"
+                    )),
+                    Err(e) => Some(format!(
+                        "invalid timeout `{value}`: {e}; expected a duration such as \"10m\""
+                    )),
+                };
+                match message {
+                    None => humantime::parse_duration(value).ok(),
+                    Some(message) => {
+                        self.error(file, written, message);
+                        None
+                    }
+                }
+            }
+        };
+
+        match (rule, timeout) {
+            (Some(rule), Some(timeout)) if ok => Some(ApprovalRule {
+                rule,
+                approvers,
+                groups,
+                timeout,
+            }),
+            _ => None,
+        }
+    }
+
+    fn function_rules(&mut self, file: usize, raw: &RawFunctions) -> Option<FunctionRules> {
+        let mut ok = true;
+        let mut parse = |v: &mut Self, list: &[Spanned<String>]| -> Vec<FunctionPattern> {
+            let mut patterns = Vec::new();
+            for written in list {
+                let source = v.location(file, written);
+                match FunctionPattern::parse(written.get_ref(), source) {
+                    Ok(p) => patterns.push(p),
+                    Err(message) => {
+                        v.error(file, written, message);
+                        ok = false;
+                    }
+                }
+            }
+            patterns
+        };
+        let allow = parse(self, &raw.allow);
+        let deny = parse(self, &raw.deny);
+        ok.then_some(FunctionRules { allow, deny })
     }
 
     /// Records a pattern as used by `workload`; false (and an error) if it
@@ -632,6 +1062,17 @@ impl<'a> Validator<'a> {
             format!("unknown target `{target}` (defined targets: {known})")
         }
     }
+}
+
+/// The fields shared by the three kinds of access rules, as written.
+struct RuleParts<'r> {
+    /// `allow`, `deny` or `approve`: the list the rule is in.
+    kind: &'static str,
+    /// Index in that list (for the generated name).
+    index: usize,
+    name: Option<&'r Spanned<String>>,
+    operations: &'r Spanned<Vec<Spanned<String>>>,
+    tables: Option<&'r Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[a-z0-9][a-z0-9_-]{0,47}`
