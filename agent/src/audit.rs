@@ -10,7 +10,11 @@ use std::{
     io::{self, Write},
     net::SocketAddr,
     path::Path,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        mpsc::{Receiver, SyncSender, sync_channel},
+    },
+    thread::JoinHandle,
     time::SystemTime,
 };
 
@@ -235,6 +239,38 @@ pub fn ephemeral_role(
     event
 }
 
+/// A policy decision on a client message (a statement, a prepared statement's use, a
+/// function call). Carries the rule and the statement kinds, never the SQL text or values.
+pub fn statement_decision(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    judged: &crate::pg::gate::Judged,
+) -> Value {
+    use crate::sql::Decision;
+    let (action, outcome, kind) = match &judged.decision {
+        Decision::Allow { .. } => ("statement-allowed", "success", "allowed"),
+        Decision::Deny { .. } => ("statement-denied", "failure", "denied"),
+        Decision::NeedsApproval { .. } => ("statement-needs-approval", "failure", "denied"),
+    };
+    let mut event = connection_base(action, outcome, &["access", kind], connection_id, facts);
+    event["event"]["category"] = json!(["database"]);
+    let rule = judged.decision.rule();
+    event["rule"] =
+        json!({ "name": rule.name, "ruleset": rule.source.as_ref().map(ToString::to_string) });
+    if let Decision::Deny { reason, .. } = &judged.decision {
+        event["event"]["reason"] = json!(reason);
+    }
+    event["chunk"]["workload"] = json!(id.workload);
+    event["chunk"]["target"] = json!(id.target);
+    event["chunk"]["statement"] = json!({
+        "message": judged.message,
+        "kinds": judged.kinds,
+        "cached_decision": judged.cached,
+    });
+    event
+}
+
 /// Totals of a relayed connection when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Transfer {
@@ -272,9 +308,16 @@ pub fn connection_closed(
     event
 }
 
-/// Where audit lines go.
+/// How many audit lines may wait for the writer before `emit` blocks (back-pressure: lines are
+/// never dropped).
+const QUEUE_LINES: usize = 16 * 1024;
+
+/// Where audit lines go. Sessions hand lines to a writer thread through a bounded queue, so the
+/// proxy's hot path never waits on the disk; the writer batches them and flushes whenever the
+/// queue runs empty. Dropping the log flushes everything queued.
 pub struct AuditLog {
-    out: Mutex<Box<dyn Write + Send>>,
+    queue: Mutex<Option<SyncSender<String>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl AuditLog {
@@ -285,18 +328,22 @@ impl AuditLog {
         } else {
             Box::new(open_append(target)?)
         };
-        Ok(Self {
-            out: Mutex::new(out),
-        })
+        Ok(Self::to_writer(out))
     }
 
     pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
+        let (queue, lines) = sync_channel::<String>(QUEUE_LINES);
+        let writer = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_lines(lines, out))
+            .expect("cannot start the audit writer thread");
         Self {
-            out: Mutex::new(out),
+            queue: Mutex::new(Some(queue)),
+            writer: Mutex::new(Some(writer)),
         }
     }
 
-    /// Stamps the event with `@timestamp` and writes it as one line.
+    /// Stamps the event with `@timestamp` and queues it as one line.
     pub fn emit(&self, mut event: Value) {
         let now = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
         if let Some(map) = event.as_object_mut() {
@@ -304,11 +351,41 @@ impl AuditLog {
         }
         let mut line = event.to_string();
         line.push('\n');
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(err) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match queue {
+            Some(queue) if queue.send(line).is_ok() => {}
+            _ => tracing::error!("the audit writer is gone: an audit event was not written"),
+        }
+    }
+
+    /// Writes out everything queued and stops the writer. Later events are reported as lost.
+    pub fn close(&self) {
+        drop(self.queue.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The writer thread: writes lines as they come, flushing when no more are waiting.
+fn write_lines(lines: Receiver<String>, out: Box<dyn Write + Send>) {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    while let Ok(line) = lines.recv() {
+        let mut result = out.write_all(line.as_bytes());
+        while let Ok(more) = lines.try_recv() {
+            result = result.and_then(|()| out.write_all(more.as_bytes()));
+        }
+        if let Err(err) = result.and_then(|()| out.flush()) {
             tracing::error!(%err, "cannot write the audit log");
         }
     }
+    let _ = out.flush();
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -373,6 +450,7 @@ mod tests {
         let log = AuditLog::to_writer(Box::new(sink.clone()));
         log.emit(agent_stopped(1, "signal"));
         log.emit(agent_error("boom"));
+        log.close();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<Value> = text
             .lines()

@@ -226,5 +226,6 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     let _ = cgroups.remove(&exec_root);
     let _ = cgroups.remove(&config.cgroup_base);
     audit.emit(audit::agent_stopped(pid, reason));
+    audit.close();
     Ok(())
 }

@@ -45,6 +45,20 @@ enum Command {
         #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
         command: Vec<String>,
     },
+    /// Show how a statement is classified and decided for a workload and target.
+    Explain {
+        /// Directory of policy files (*.toml).
+        #[arg(long, default_value = "policies")]
+        policies: PathBuf,
+        /// The workload running the statement.
+        #[arg(long)]
+        workload: String,
+        /// The (postgres) target it is sent to.
+        #[arg(long)]
+        target: String,
+        /// The SQL text (one or several statements, as a job would send in one message).
+        sql: String,
+    },
     /// Validate a directory of policy files; print each error with file, line and column.
     Check {
         /// Directory of policy files (*.toml).
@@ -62,10 +76,16 @@ fn init_logging(default: &str) {
         .init();
 }
 
-/// Loads a policy directory, printing every error (file:line:column: message) on failure.
+/// Loads a policy directory, printing every error (file:line:column: message) on failure, and
+/// the warnings of a valid set.
 fn load_policies(dir: &std::path::Path) -> Option<policy::PolicySet> {
     match policy::load_dir(dir) {
-        Ok(set) => Some(set),
+        Ok(set) => {
+            for warning in set.access_warnings() {
+                eprintln!("warning: {warning}");
+            }
+            Some(set)
+        }
         Err(errors) => {
             for error in errors.iter() {
                 eprintln!("{error}");
@@ -90,6 +110,17 @@ fn main() -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
+        Command::Explain {
+            policies,
+            workload,
+            target,
+            sql,
+        } => {
+            let Some(set) = load_policies(&policies) else {
+                return ExitCode::FAILURE;
+            };
+            explain(&set, &workload, &target, &sql)
+        }
         Command::Run {
             policies,
             listen_port,
@@ -128,6 +159,37 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Prints the classification and decision; exit 0 when allowed, 1 otherwise (2: bad arguments).
+fn explain(set: &policy::PolicySet, workload: &str, target: &str, sql: &str) -> ExitCode {
+    if set.workload(workload).is_none() {
+        eprintln!("agent explain: no workload {workload:?} in the policy set");
+        return ExitCode::from(2);
+    }
+    match set.target(target) {
+        Some(t) if t.protocol == policy::Protocol::Postgres => {}
+        Some(_) => {
+            eprintln!("agent explain: target {target:?} is not a postgres target");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("agent explain: no target {target:?} in the policy set");
+            return ExitCode::from(2);
+        }
+    }
+    let rules = chunk_agent::sql::SqlPolicy::new(set);
+    let control = rules.access(workload, target).unwrap_or_else(|| {
+        std::sync::Arc::new(chunk_agent::sql::AccessControl::new(workload, target, None))
+    });
+    let explanation =
+        chunk_agent::sql::Explanation::new(&control, sql, &chunk_agent::sql::NoPreparedStatements);
+    println!("{explanation}");
+    if explanation.decision().is_allowed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -72,7 +72,16 @@ pub struct PostgresPolicy {
     /// `password = { file = ... }`.
     pub password_file: PathBuf,
     pub mode: CredentialMode,
+    /// The body of the workload's `[[workload.access]]` table for the target (after its
+    /// `target = ...` line); `None`: no access table (every statement is then denied).
+    pub access: Option<String>,
 }
+
+/// An access table allowing every operation on every object, except `admin` and the built-in
+/// denials: what the protocol tests need, so that they exercise the proxy, not the rules.
+pub const PERMISSIVE_ACCESS: &str = "allow = [{ name = \"everything\", operations = [\"read\", \
+     \"write\", \"bulk_write\", \"ddl\", \"maintenance\", \"lock\", \"copy_in\", \"copy_out\", \
+     \"do\", \"listen\", \"notify\", \"set\"] }]";
 
 impl PostgresPolicy {
     /// Static credentials `username` / the secret in `password_file`, TLS disabled.
@@ -94,6 +103,7 @@ impl PostgresPolicy {
             username: username.into(),
             password_file: password_file.into(),
             mode: CredentialMode::Static,
+            access: Some(PERMISSIVE_ACCESS.to_string()),
         }
     }
 
@@ -149,6 +159,12 @@ impl PostgresPolicy {
         if let CredentialMode::Ephemeral { group_role, ttl } = &self.mode {
             let _ = writeln!(toml, "group_role = {}", quote(group_role));
             let _ = writeln!(toml, "ttl = {}", quote(ttl));
+        }
+        if let Some(access) = &self.access {
+            // Appends to the (only) workload defined above.
+            let _ = writeln!(toml, "\n[[workload.access]]");
+            let _ = writeln!(toml, "target = {}", quote(&self.target));
+            let _ = writeln!(toml, "{access}");
         }
         toml
     }

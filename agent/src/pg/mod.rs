@@ -10,6 +10,7 @@
 //! - [`tls`]: verified upstream TLS configuration (rustls).
 //! - [`upstream`]: the agent's own connection to a server: TLS, login, a simple query, cancel.
 //! - [`serve`]: one intercepted client connection, from startup to the relay loop.
+//! - [`gate`]: the policy decision on each client message, and what replaces a denied one. Pure.
 //! - [`session`]: which client request every server message answers (the queue of expected
 //!   responses), with the prepared-statement and portal tables and the transaction status. Pure.
 //! - [`reaper`]: removes just-in-time roles left behind.
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod cancel;
 pub mod codec;
 pub mod ephemeral;
+pub mod gate;
 pub mod handshake;
 pub mod reaper;
 pub mod serve;

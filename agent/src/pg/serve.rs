@@ -14,7 +14,7 @@
 //! Errors the client sees name the target and the failing side, never a secret.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -40,11 +40,13 @@ use super::{
             Authentication, BackendKeyData, ErrorResponse, NegotiateProtocolVersion, ReadyForQuery,
             Severity, TransactionStatus,
         },
-        decode_frontend, decode_startup, peek_frame_capped,
+        decode_backend, decode_frontend, decode_startup, peek_frame_capped,
         startup::{Startup, encode_encryption_refused},
     },
-    ephemeral, handshake,
-    session::{Attribution, SessionTracker},
+    ephemeral,
+    gate::{self, Gate, GateAction},
+    handshake,
+    session::{Attribution, RequestId, SessionTracker},
     sqlstate, tls,
     upstream::{Endpoint, UpstreamError},
 };
@@ -53,6 +55,7 @@ use crate::{
     identity::{ConnectionFacts, Identity},
     policy::{CredentialMode, PolicySet, Target},
     secrets::{self, Secret},
+    sql::{AccessControl, SqlPolicy},
 };
 
 /// How long a client may take to send its startup packet.
@@ -69,6 +72,8 @@ pub struct PgShared {
     /// Names this host in the comments of just-in-time roles (for the reaper).
     pub host: String,
     pub caps: Caps,
+    /// SQL access rules (with their decision caches) of every (workload, target) pair.
+    pub sql: SqlPolicy,
 }
 
 impl PgShared {
@@ -86,7 +91,15 @@ impl PgShared {
             tls: configs,
             host,
             caps: Caps::default(),
+            sql: SqlPolicy::new(policy),
         })
+    }
+
+    /// The SQL access rules of `workload` for `target`; none declared: everything is denied.
+    fn access(&self, workload: &str, target: &str) -> Arc<AccessControl> {
+        self.sql
+            .access(workload, target)
+            .unwrap_or_else(|| Arc::new(AccessControl::new(workload, target, None)))
     }
 
     pub(crate) fn endpoint(
@@ -275,6 +288,9 @@ pub async fn serve(
             ));
             let result = run_session(
                 &shared,
+                &audit,
+                connection_id,
+                identity,
                 client,
                 buf,
                 opened.session,
@@ -421,6 +437,20 @@ async fn open_session(
         Secret::new(login.secret.expose().to_owned()),
     );
     match endpoint.login(plan.params, &login.role, auth).await {
+        Ok(session) if unjudgeable_setting(&session.parameters).is_some() => {
+            let (name, value) = unjudgeable_setting(&session.parameters).unwrap_or_default();
+            session.terminate().await;
+            Err((
+                Failure::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    format!(
+                        "the chunk agent judges SQL as UTF8 text with standard_conforming_strings \
+                         on; this session has {name} = {value}"
+                    ),
+                ),
+                login.ephemeral,
+            ))
+        }
         Ok(session) => Ok(Opened {
             session,
             login,
@@ -431,6 +461,27 @@ async fn open_session(
             report_upstream_failure(audit, connection_id, facts, identity, &e);
             Err((Failure::new(e.sqlstate(), e.to_string()), login.ephemeral))
         }
+    }
+}
+
+/// A session setting under which the agent would not read SQL text as the server does: the
+/// client encoding must be UTF8 and backslashes in strings literal.
+fn unjudgeable_setting(
+    parameters: &[super::codec::backend::ParameterStatus],
+) -> Option<(String, String)> {
+    parameters
+        .iter()
+        .find(|p| !setting_is_judgeable(&p.name, &p.value))
+        .map(|p| (p.name.clone(), p.value.clone()))
+}
+
+fn setting_is_judgeable(name: &str, value: &str) -> bool {
+    match name {
+        "client_encoding" => {
+            value.eq_ignore_ascii_case("UTF8") || value.eq_ignore_ascii_case("UTF-8")
+        }
+        "standard_conforming_strings" => value.eq_ignore_ascii_case("on"),
+        _ => true,
     }
 }
 
@@ -575,6 +626,9 @@ fn drop_ephemeral_role(
 #[allow(clippy::too_many_arguments)]
 async fn run_session(
     shared: &PgShared,
+    audit: &AuditLog,
+    connection_id: u64,
+    identity: &Identity,
     mut client: TcpStream,
     client_buf: BytesMut,
     session: super::upstream::Session,
@@ -624,8 +678,15 @@ async fn run_session(
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
     let (inject_tx, inject_rx) = mpsc::channel::<Bytes>(4);
-    // Ties every server message to the client request it answers (later: masking, recording).
-    let tracker = Mutex::new(SessionTracker::default());
+    // Ties every server message to the client request it answers (masking, recording).
+    let relay = Mutex::new(Relay::default());
+    let gate = Gate::new(shared.access(&identity.workload, &target.name));
+    let decisions = DecisionAudit {
+        audit,
+        connection_id,
+        facts,
+        identity,
+    };
     let c2s = client_to_server(
         client_read,
         client_buf,
@@ -633,7 +694,9 @@ async fn run_session(
         &shared.caps,
         &up,
         inject_tx,
-        &tracker,
+        &relay,
+        gate,
+        decisions,
     );
     let s2c = server_to_client(
         upstream_read,
@@ -641,7 +704,7 @@ async fn run_session(
         &shared.caps,
         &down,
         inject_rx,
-        &tracker,
+        &relay,
     );
     tokio::pin!(c2s, s2c);
     let error = tokio::select! {
@@ -669,8 +732,27 @@ async fn run_session(
     )
 }
 
-/// Client -> server: decodes and forwards each message. A bad message ends the session with an
-/// ErrorResponse (sent through `inject`, the writer of the client side).
+/// What both relay directions share: the response tracker and the ids of the requests the
+/// gate sent in place of denied ones (their ParseComplete/BindComplete are not the client's,
+/// and their error is trimmed to the denial's fields).
+#[derive(Default)]
+struct Relay {
+    tracker: SessionTracker,
+    synthetic: HashSet<RequestId>,
+}
+
+/// Who the statement decisions are about, for their audit events.
+struct DecisionAudit<'a> {
+    audit: &'a AuditLog,
+    connection_id: u64,
+    facts: &'a ConnectionFacts,
+    identity: &'a Identity,
+}
+
+/// Client -> server: decodes each message, lets the gate judge it, and forwards it (or what the
+/// gate sends instead). A bad message ends the session with an ErrorResponse (sent through
+/// `inject`, the writer of the client side).
+#[allow(clippy::too_many_arguments)]
 async fn client_to_server(
     mut client: impl AsyncRead + Unpin,
     mut buf: BytesMut,
@@ -678,13 +760,15 @@ async fn client_to_server(
     caps: &Caps,
     copied: &AtomicU64,
     inject: mpsc::Sender<Bytes>,
-    tracker: &Mutex<SessionTracker>,
+    relay: &Mutex<Relay>,
+    mut gate: Gate,
+    decisions: DecisionAudit<'_>,
 ) -> Result<(), String> {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     loop {
         let mut terminate = false;
         loop {
-            match decode_frontend(&mut buf, caps) {
+            let msg = match decode_frontend(&mut buf, caps) {
                 Ok(Some(FrontendMessage::PasswordMessage(_))) => {
                     let error = ErrorResponse::new(
                         Severity::Fatal,
@@ -693,25 +777,7 @@ async fn client_to_server(
                     );
                     return Err(reject(&inject, error).await);
                 }
-                Ok(Some(msg)) => {
-                    let tracked = tracker
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .on_frontend(&msg);
-                    if let Err(violation) = tracked {
-                        let error = ErrorResponse::new(
-                            Severity::Fatal,
-                            violation.sqlstate(),
-                            format!("chunk agent: {violation}"),
-                        );
-                        return Err(reject(&inject, error).await);
-                    }
-                    terminate = matches!(msg, FrontendMessage::Terminate);
-                    msg.encode(&mut out);
-                    if terminate {
-                        break;
-                    }
-                }
+                Ok(Some(msg)) => msg,
                 Ok(None) => break,
                 Err(err) => {
                     let error = ErrorResponse::new(
@@ -721,6 +787,55 @@ async fn client_to_server(
                     );
                     return Err(reject(&inject, error).await);
                 }
+            };
+            let (action, judged) = match gate.judge(&msg) {
+                Ok(judgement) => judgement,
+                Err(err) => {
+                    let error = ErrorResponse::new(
+                        Severity::Fatal,
+                        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                        format!("chunk agent: {err}"),
+                    );
+                    return Err(reject(&inject, error).await);
+                }
+            };
+            if let Some(judged) = &judged {
+                decisions.audit.emit(audit::statement_decision(
+                    decisions.connection_id,
+                    decisions.facts,
+                    decisions.identity,
+                    judged,
+                ));
+            }
+            let forwarded: Vec<(FrontendMessage, bool)> = match action {
+                GateAction::Forward => vec![(msg, false)],
+                GateAction::Swallow => Vec::new(),
+                GateAction::Replace(replacement) => {
+                    replacement.into_iter().map(|m| (m, true)).collect()
+                }
+            };
+            for (msg, synthetic) in forwarded {
+                let tracked = {
+                    let mut relay = relay.lock().unwrap_or_else(|e| e.into_inner());
+                    let tracked = relay.tracker.on_frontend(&msg);
+                    if let (Ok(id), true) = (&tracked, synthetic) {
+                        relay.synthetic.insert(*id);
+                    }
+                    tracked
+                };
+                if let Err(violation) = tracked {
+                    let error = ErrorResponse::new(
+                        Severity::Fatal,
+                        violation.sqlstate(),
+                        format!("chunk agent: {violation}"),
+                    );
+                    return Err(reject(&inject, error).await);
+                }
+                terminate = matches!(msg, FrontendMessage::Terminate);
+                msg.encode(&mut out);
+            }
+            if terminate {
+                break;
             }
         }
         if !out.is_empty() {
@@ -754,22 +869,36 @@ async fn reject(inject: &mpsc::Sender<Bytes>, error: ErrorResponse) -> String {
     format!("client side: {}", error.message().unwrap_or_default())
 }
 
-/// Server -> client: forwards whole frames; injected messages (errors the agent raises) are
-/// written between frames, then the client side is closed.
+/// How a server frame reaches the client.
+enum FrameFate {
+    Forward,
+    /// A response to a request the gate made up (not the client's): dropped.
+    Drop,
+    /// The error of a gate request: re-encoded with the denial's fields only.
+    Trim,
+}
+
+/// Server -> client: forwards whole frames, each attributed to the request it answers first;
+/// injected messages (errors the agent raises) are written between frames, then the client side
+/// is closed.
 async fn server_to_client(
     mut upstream: impl AsyncRead + Unpin,
     mut client: impl AsyncWrite + Unpin,
     caps: &Caps,
     copied: &AtomicU64,
     mut inject: mpsc::Receiver<Bytes>,
-    tracker: &Mutex<SessionTracker>,
+    relay: &Mutex<Relay>,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::new();
     loop {
-        // Attribute, then forward, every complete frame in the buffer, in one write.
+        // Attribute every complete frame; forward them in one write. Frames the gate's own
+        // requests produced are dropped or trimmed, which needs a copy (rare: denials only).
         let mut complete = 0;
+        let mut edited = false;
         {
-            let mut tracker = tracker.lock().unwrap_or_else(|e| e.into_inner());
+            let mut relay = relay.lock().unwrap_or_else(|e| e.into_inner());
+            let Relay { tracker, synthetic } = &mut *relay;
             while let Some(header) = peek_frame_capped(&buf[complete..], caps.max_backend_message)
                 .map_err(|e| format!("upstream side: {e}"))?
             {
@@ -777,23 +906,65 @@ async fn server_to_client(
                 if buf.len() - complete < frame_len {
                     break;
                 }
-                let body = &buf[complete + HEADER_LEN..complete + frame_len];
-                if let Attribution::Unexpected = tracker.on_backend_tag(header.tag, body) {
-                    tracing::debug!(
-                        tag = %char::from(header.tag),
-                        "server message answers no pending client request"
+                let frame = &buf[complete..complete + frame_len];
+                let body = &frame[HEADER_LEN..];
+                if header.tag == b'S' && !parameter_is_judgeable(body) {
+                    return Err(
+                        "upstream side: the session switched to a setting under which SQL text \
+                         cannot be judged (client_encoding or standard_conforming_strings)"
+                            .into(),
                     );
+                }
+                let fate = match tracker.on_backend_tag(header.tag, body) {
+                    Attribution::Unexpected => {
+                        tracing::debug!(
+                            tag = %char::from(header.tag),
+                            "server message answers no pending client request"
+                        );
+                        FrameFate::Forward
+                    }
+                    Attribution::Request { request, completes } => {
+                        let id = request.id();
+                        if synthetic.is_empty() || !synthetic.contains(&id) {
+                            FrameFate::Forward
+                        } else {
+                            if completes {
+                                synthetic.remove(&id);
+                            }
+                            match header.tag {
+                                b'1' | b'2' => FrameFate::Drop,
+                                b'E' => FrameFate::Trim,
+                                _ => FrameFate::Forward,
+                            }
+                        }
+                    }
+                    Attribution::Session => FrameFate::Forward,
+                };
+                match fate {
+                    FrameFate::Forward if !edited => {}
+                    FrameFate::Forward => out.extend_from_slice(frame),
+                    FrameFate::Drop | FrameFate::Trim => {
+                        if !edited {
+                            out.extend_from_slice(&buf[..complete]);
+                            edited = true;
+                        }
+                        if let FrameFate::Trim = fate {
+                            trim_denial(frame, &mut out);
+                        }
+                    }
                 }
                 complete += frame_len;
             }
         }
         if complete > 0 {
             let frames = buf.split_to(complete);
+            let bytes: &[u8] = if edited { &out } else { &frames };
             client
-                .write_all(&frames)
+                .write_all(bytes)
                 .await
                 .map_err(|e| format!("client side: {e}"))?;
-            copied.fetch_add(complete as u64, Ordering::Relaxed);
+            copied.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            out.clear();
         }
         buf.reserve(READ_CHUNK);
         tokio::select! {
@@ -811,5 +982,33 @@ async fn server_to_client(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Whether a ParameterStatus body (`name\0value\0`) leaves SQL text judgeable.
+fn parameter_is_judgeable(body: &[u8]) -> bool {
+    let mut parts = body.split(|b| *b == 0);
+    match (parts.next(), parts.next()) {
+        (Some(name), Some(value)) => setting_is_judgeable(
+            &String::from_utf8_lossy(name),
+            &String::from_utf8_lossy(value),
+        ),
+        _ => true,
+    }
+}
+
+/// Re-encodes the ErrorResponse `frame` (raised by a gate `DO` block) with only the denial's
+/// fields: the context, file and line fields describe the block, not the client's statement.
+fn trim_denial(frame: &[u8], out: &mut BytesMut) {
+    let mut input = BytesMut::from(frame);
+    match decode_backend(&mut input, &Caps::default()) {
+        Ok(Some(BackendMessage::ErrorResponse(mut error))) => {
+            error
+                .fields
+                .retain(|(code, _)| gate::keeps_denial_field(*code));
+            error.encode(out);
+        }
+        // Not decodable as expected: pass it on unchanged rather than lose the error.
+        _ => out.extend_from_slice(frame),
     }
 }
