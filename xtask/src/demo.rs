@@ -44,6 +44,13 @@ pub fn run(no_setup: bool) -> Result<()> {
     // The shared service account a batch job would otherwise be handed.
     let secret = Secret::random("demo-")?;
     pg.create_login_role(SERVICE_ROLE, secret.value())?;
+    // The role itself may do anything to these tables: only the agent's policy stops a write.
+    pg.admin_sql(&format!(
+        "create table orders (id int primary key, amount numeric); \
+         insert into orders select g, g * 10 from generate_series(1, 100) g; \
+         create table order_stats (orders bigint, total numeric); \
+         grant all on orders, order_stats to {SERVICE_ROLE}"
+    ))?;
     let port = pg.port();
     println!(
         "PostgreSQL {} listening on 127.0.0.1:{port} and [::1]:{port}, SCRAM authentication \
@@ -150,7 +157,52 @@ pub fn run(no_setup: bool) -> Result<()> {
         );
     }
 
-    section("6. the same psql, outside any workload");
+    section("6. the job's statements are judged by the policy");
+    println!(
+        "Allowed: reading orders and writing order_stats. Denied, before it reaches the \
+         database: any write to orders (rule orders-are-read-only), although the role could."
+    );
+    for (sql, expect_ok) in [
+        (
+            "insert into order_stats select count(*), sum(amount) from orders returning *",
+            true,
+        ),
+        ("delete from orders where id = 1", false),
+    ] {
+        let mut args: Vec<String> = psql[..psql.len() - 1]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.push(sql.to_string());
+        let mut job = agent.exec_command(WORKLOAD, &args);
+        job.env("PGCONNECT_TIMEOUT", "10")
+            .stdin(std::process::Stdio::null());
+        println!(
+            "$ agent exec --workload {WORKLOAD} -- psql ... -c {}",
+            shell_quote(sql)
+        );
+        let out = job.output().context("cannot run agent exec")?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        print!("{}", String::from_utf8_lossy(&out.stderr));
+        if out.status.success() != expect_ok {
+            bail!(
+                "`{sql}` {}; agent logs:\n{}",
+                if expect_ok {
+                    "failed"
+                } else {
+                    "was not denied"
+                },
+                agent.stderr_log()
+            );
+        }
+    }
+    let left = pg.admin_sql("select count(*) from orders")?;
+    println!(
+        "orders still holds {} rows: the denied delete never ran",
+        left.trim()
+    );
+
+    section("7. the same psql, outside any workload");
     println!(
         "Not a job of any workload: the agent leaves this connection alone, and without the \
          password the server refuses it."
@@ -177,7 +229,7 @@ pub fn run(no_setup: bool) -> Result<()> {
         Duration::from_secs(5),
     );
 
-    section("7. what the agent saw (its audit log)");
+    section("8. what the agent saw (its audit log)");
     let events = agent.audit_events();
     print_table(&events);
     let accepted: Vec<&Value> = events
@@ -189,17 +241,24 @@ pub fn run(no_setup: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(first)?);
     }
 
-    section("8. tear down");
+    section("9. tear down");
     let logged_in_as_service = events.iter().any(|e| {
         action_of(e) == "session-started" && e.str_at("chunk.upstream.role") == Some(SERVICE_ROLE)
     });
-    let verdict = match accepted.as_slice() {
-        [one] if one.str_at("chunk.workload") == Some(WORKLOAD) && logged_in_as_service => Ok(()),
-        _ => Err(anyhow::anyhow!(
-            "expected exactly one intercepted connection (the job's), logged in as \
-             {SERVICE_ROLE}; found {} intercepted",
+    let denied = events.iter().any(|e| {
+        action_of(e) == "statement-denied" && e.str_at("rule.name") == Some("orders-are-read-only")
+    });
+    let all_ours = accepted
+        .iter()
+        .all(|e| e.str_at("chunk.workload") == Some(WORKLOAD));
+    let verdict = if accepted.len() == 3 && all_ours && logged_in_as_service && denied {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "expected the 3 jobs' connections intercepted (found {}), logged in as \
+             {SERVICE_ROLE}, and the delete denied by orders-are-read-only",
             accepted.len()
-        )),
+        ))
     };
     println!("stopping the agent (SIGTERM)");
     let status = agent.stop()?;
@@ -209,9 +268,10 @@ pub fn run(no_setup: bool) -> Result<()> {
     drop(pg);
     verdict?;
     println!(
-        "\ndemo OK: the job's connection went through the agent, was attributed to its \
+        "\ndemo OK: the jobs' connections went through the agent, were attributed to their \
          workload, process and cgroup, and ran as {SERVICE_ROLE} without the job ever holding \
-         the password; the other connection was not touched."
+         the password; the write the policy forbids was refused before reaching the database; \
+         the other connection was not touched."
     );
     Ok(())
 }
@@ -281,12 +341,16 @@ fn row(event: &Value) -> Vec<String> {
         s("chunk.cgroup.path"),
         destination,
         bytes,
-        match event.str_at("chunk.upstream.role") {
-            Some(role) => format!(
+        match (
+            event.str_at("chunk.upstream.role"),
+            event.str_at("rule.name"),
+        ) {
+            (Some(role), _) => format!(
                 "logged in upstream as {role} (database {})",
                 s("chunk.upstream.database")
             ),
-            None => s("event.reason"),
+            (None, Some(rule)) => format!("rule {rule}"),
+            (None, None) => s("event.reason"),
         },
     ]
 }
