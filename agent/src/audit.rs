@@ -90,6 +90,25 @@ pub fn agent_stopped(pid: u32, reason: &str) -> Value {
     })
 }
 
+/// A new policy set is in force.
+pub fn policy_reloaded(trigger: &str, summary: &str) -> Value {
+    json!({
+        "event": { "kind": "event", "category": ["configuration"], "type": ["change"],
+                   "action": "policy-reloaded", "outcome": "success", "reason": trigger },
+        "chunk": { "policy": { "summary": summary } },
+    })
+}
+
+/// A new policy set was refused; the previous one stays in force.
+pub fn policy_reload_failed(trigger: &str, errors: &[String]) -> Value {
+    json!({
+        "event": { "kind": "event", "category": ["configuration"], "type": ["change"],
+                   "action": "policy-reload-failed", "outcome": "failure", "reason": trigger },
+        "error": { "message": errors.join("\n") },
+        "chunk": { "policy": { "errors": errors.len() } },
+    })
+}
+
 /// An internal error of the agent that operators must see.
 pub fn agent_error(message: &str) -> Value {
     json!({

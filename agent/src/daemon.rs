@@ -4,9 +4,9 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use agent_common::{ProxyAddrs, SockAddr};
@@ -19,9 +19,9 @@ use crate::{
     audit::{self, AuditLog},
     cgroup::{self, Cgroup2, CgroupError},
     intercept::{Attachment, InterceptError, Interceptor},
-    pg::{reaper, serve::PgShared, tls::TlsError},
+    pg::{cancel::CancelRegistry, reaper, serve::PgShared, tls::TlsError},
     policy::PolicySet,
-    proxy::{self, Proxy},
+    proxy::{self, Generation, Proxy},
     scope,
 };
 
@@ -30,6 +30,8 @@ const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// The policy directory, reloaded on SIGHUP and when its files change.
+    pub policies: PathBuf,
     pub listen_port: u16,
     /// Parent of the agent's cgroups (`<base>/jobs/<workload>/<job>`), relative to the mount.
     pub cgroup_base: String,
@@ -65,6 +67,41 @@ pub enum RunError {
 /// The exec root of a cgroup base: where `agent exec` creates job cgroups.
 pub fn exec_root(cgroup_base: &str) -> String {
     cgroup::join(cgroup_base, "jobs")
+}
+
+/// The protected destinations of a policy set, as the kernel's target map holds them.
+fn target_map(policy: &PolicySet) -> BTreeMap<SockAddr, u32> {
+    policy
+        .targets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.addresses
+                .iter()
+                .map(move |a| (proxy::sock_addr(*a), i as u32))
+        })
+        .collect()
+}
+
+/// What identifies the state of a policy directory: its `*.toml` files with their size and
+/// modification time. A change triggers a reload.
+fn policy_dir_signature(dir: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                meta.len(),
+                meta.modified().ok(),
+            ))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// Keeps the kernel's scope and attachments equal to the plan for the current cgroup tree.
@@ -108,7 +145,21 @@ impl ScopeKeeper {
     }
 }
 
-/// Runs the agent until SIGTERM or SIGINT.
+/// Loads and prepares a new policy set; each error as `file:line:column: message`.
+fn reload_policy(
+    dir: &Path,
+    host: &str,
+    cancel: &CancelRegistry,
+) -> Result<(PolicySet, Arc<PgShared>), Vec<String>> {
+    let set = crate::policy::load_dir(dir)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let pg =
+        PgShared::new(&set, host.to_owned(), cancel.clone()).map_err(|e| vec![e.to_string()])?;
+    Ok((set, Arc::new(pg)))
+}
+
+/// Runs the agent until SIGTERM or SIGINT; SIGHUP, or a change in the policy directory, reloads
+/// the policy (an invalid new set is refused and the previous one stays in force).
 pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     if config.cgroup_base == "/" {
         return Err(RunError::BadBase(config.cgroup_base));
@@ -141,22 +192,13 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "unknown-host".to_owned());
-    let pg = Arc::new(PgShared::new(&policy, host)?);
+    let cancel = CancelRegistry::default();
+    let pg = Arc::new(PgShared::new(&policy, host.clone(), cancel.clone())?);
     let (mut interceptor, connections) = Interceptor::load(ProxyAddrs {
         v4: proxy::sock_addr(v4),
         v6: proxy::sock_addr(v6),
     })?;
-    let targets: BTreeMap<SockAddr, u32> = policy
-        .targets
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| {
-            t.addresses
-                .iter()
-                .map(move |a| (proxy::sock_addr(*a), i as u32))
-        })
-        .collect();
-    interceptor.set_targets(&targets)?;
+    interceptor.set_targets(&target_map(&policy))?;
 
     let policy = Arc::new(policy);
     let own_cgroup = cgroups.of_process(std::process::id()).ok();
@@ -170,18 +212,21 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     };
     keeper.refresh()?;
 
-    let reaper = tokio::spawn(reaper::run(
+    let mut reaper = tokio::spawn(reaper::run(
         Arc::clone(&pg),
         Arc::clone(&policy),
         Arc::clone(&audit),
+        true,
     ));
     let proxy = Arc::new(Proxy::new(
-        Arc::clone(&policy),
+        Generation {
+            policy: Arc::clone(&policy),
+            pg,
+        },
         exec_root.clone(),
         cgroups.clone(),
         connections,
         Arc::clone(&audit),
-        pg,
     ));
     let mut servers = Vec::new();
     for listener in listeners {
@@ -198,17 +243,71 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
 
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(RunError::Signal)?;
     let mut tick = tokio::time::interval(RESCAN_INTERVAL);
+    let mut signature = policy_dir_signature(&config.policies);
+    let mut workloads: Vec<String> = policy.workloads.iter().map(|w| w.name.clone()).collect();
     let reason = loop {
-        tokio::select! {
+        let reload = tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => Some("SIGHUP"),
             _ = tick.tick() => {
                 let refreshed = tokio::task::block_in_place(|| keeper.refresh());
                 if let Err(err) = refreshed {
                     tracing::error!(%err, "scope refresh failed");
                     audit.emit(audit::agent_error(&format!("scope refresh: {err}")));
                 }
+                let now = policy_dir_signature(&config.policies);
+                (now != signature).then_some("policy files changed")
+            }
+        };
+        let Some(trigger) = reload else {
+            continue;
+        };
+        signature = policy_dir_signature(&config.policies);
+        match reload_policy(&config.policies, &host, &cancel) {
+            Ok((set, pg)) => {
+                let set = Arc::new(set);
+                for workload in &set.workloads {
+                    if let Err(err) = cgroups.create(&cgroup::join(&exec_root, &workload.name)) {
+                        tracing::error!(%err, "cannot create a workload's exec cgroup");
+                    }
+                }
+                let applied = keeper
+                    .interceptor
+                    .set_targets(&target_map(&set))
+                    .and_then(|()| {
+                        keeper.policy = Arc::clone(&set);
+                        tokio::task::block_in_place(|| keeper.refresh())
+                    });
+                if let Err(err) = applied {
+                    tracing::error!(%err, "applying the reloaded policy to the kernel failed");
+                    audit.emit(audit::agent_error(&format!("policy reload: {err}")));
+                }
+                proxy.replace_generation(Generation {
+                    policy: Arc::clone(&set),
+                    pg: Arc::clone(&pg),
+                });
+                reaper.abort();
+                reaper = tokio::spawn(reaper::run(pg, Arc::clone(&set), Arc::clone(&audit), false));
+                let now: Vec<String> = set.workloads.iter().map(|w| w.name.clone()).collect();
+                for gone in workloads.iter().filter(|w| !now.contains(w)) {
+                    let _ = cgroups.remove(&cgroup::join(&exec_root, gone));
+                }
+                workloads = now;
+                tracing::info!(trigger, policy = %set.summary(), "policy reloaded");
+                audit.emit(audit::policy_reloaded(trigger, &set.summary()));
+            }
+            Err(errors) => {
+                for error in &errors {
+                    tracing::error!("{error}");
+                }
+                tracing::error!(
+                    trigger,
+                    "the new policy set is invalid: the previous one stays in force"
+                );
+                audit.emit(audit::policy_reload_failed(trigger, &errors));
             }
         }
     };
@@ -219,9 +318,9 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     }
     reaper.abort();
     drop(keeper);
-    for workload in &policy.workloads {
+    for workload in &workloads {
         // Busy (a job still runs there) is fine: it stays until its job ends.
-        let _ = cgroups.remove(&cgroup::join(&exec_root, &workload.name));
+        let _ = cgroups.remove(&cgroup::join(&exec_root, workload));
     }
     let _ = cgroups.remove(&exec_root);
     let _ = cgroups.remove(&config.cgroup_base);

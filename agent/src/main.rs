@@ -133,6 +133,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             };
             let config = daemon::RunConfig {
+                policies,
                 listen_port,
                 cgroup_base,
                 audit_log,

@@ -6,7 +6,7 @@ use std::{
     fs,
     net::{IpAddr, SocketAddr},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -33,35 +33,48 @@ const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-direction relay buffer.
 const RELAY_BUFFER: usize = 16 * 1024;
 
+/// A policy set and what is derived from it. Replaced whole on a reload; a connection keeps
+/// the generation it was accepted under.
+pub struct Generation {
+    pub policy: Arc<PolicySet>,
+    pub pg: Arc<PgShared>,
+}
+
 /// What every connection handler shares.
 pub struct Proxy {
-    pub policy: Arc<PolicySet>,
+    current: RwLock<Arc<Generation>>,
     pub exec_root: String,
     pub cgroups: Cgroup2,
     pub connections: Mutex<ConnectionTable>,
     pub audit: Arc<AuditLog>,
-    pub pg: Arc<PgShared>,
     next_id: AtomicU64,
 }
 
 impl Proxy {
     pub fn new(
-        policy: Arc<PolicySet>,
+        generation: Generation,
         exec_root: String,
         cgroups: Cgroup2,
         connections: ConnectionTable,
         audit: Arc<AuditLog>,
-        pg: Arc<PgShared>,
     ) -> Self {
         Self {
-            policy,
+            current: RwLock::new(Arc::new(generation)),
             exec_root,
             cgroups,
             connections: Mutex::new(connections),
             audit,
-            pg,
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Puts a new policy generation in force for connections accepted from now on.
+    pub fn replace_generation(&self, generation: Generation) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(generation);
+    }
+
+    fn generation(&self) -> Arc<Generation> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Accepts on `listener` until the task is dropped.
@@ -103,7 +116,8 @@ impl Proxy {
                 return;
             }
         };
-        let identity = match identity::resolve(&self.policy, &self.exec_root, &facts) {
+        let generation = self.generation();
+        let identity = match identity::resolve(&generation.policy, &self.exec_root, &facts) {
             Ok(identity) => identity,
             Err(refusal) => {
                 tracing::info!(%peer, pid = facts.pid, reason = %refusal, "refused");
@@ -113,8 +127,10 @@ impl Proxy {
                     refusal.code(),
                     &refusal.to_string(),
                 ));
-                if self.protocol_at(facts.original_destination) == Some(Protocol::Postgres) {
-                    pg_serve::refuse(client, &self.pg.caps, &refusal.to_string()).await;
+                if protocol_at(&generation.policy, facts.original_destination)
+                    == Some(Protocol::Postgres)
+                {
+                    pg_serve::refuse(client, &generation.pg.caps, &refusal.to_string()).await;
                 }
                 return;
             }
@@ -125,12 +141,12 @@ impl Proxy {
         );
         self.audit
             .emit(audit::connection_accepted(id, &facts, &identity));
-        let target = &self.policy.targets[identity.target_index];
+        let target = &generation.policy.targets[identity.target_index];
         let (transfer, error) = match target.protocol {
             Protocol::Tcp => relay(&mut client, facts.original_destination).await,
             Protocol::Postgres => {
                 pg_serve::serve(
-                    Arc::clone(&self.pg),
+                    Arc::clone(&generation.pg),
                     Arc::clone(&self.audit),
                     client,
                     id,
@@ -151,12 +167,10 @@ impl Proxy {
     }
 }
 
-impl Proxy {
-    fn protocol_at(&self, destination: SocketAddr) -> Option<Protocol> {
-        self.policy
-            .target_index_by_addr(destination)
-            .map(|i| self.policy.targets[i].protocol)
-    }
+fn protocol_at(policy: &PolicySet, destination: SocketAddr) -> Option<Protocol> {
+    policy
+        .target_index_by_addr(destination)
+        .map(|i| policy.targets[i].protocol)
 }
 
 /// Connects to `destination` and copies both ways until both sides are done, or until either

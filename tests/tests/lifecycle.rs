@@ -112,3 +112,104 @@ fn valid_policy_passes_check_with_a_one_line_summary() -> Result<()> {
     );
     Ok(())
 }
+
+/// A TCP echo-less listener standing in for a protected server: accepts and holds connections.
+fn listener() -> Result<(std::net::TcpListener, u16)> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = l.local_addr()?.port();
+    Ok((l, port))
+}
+
+fn two_workload_policy(port: u16) -> String {
+    format!(
+        "[[workload]]\nname = \"{WORKLOAD}\"\ntargets = [\"itest-db\"]\n\n\
+         [[workload]]\nname = \"itest-added\"\ntargets = [\"itest-db\"]\n\n\
+         [[target]]\nname = \"itest-db\"\nprotocol = \"tcp\"\naddresses = [\"127.0.0.1:{port}\"]\n"
+    )
+}
+
+fn connect_as(agent: &AgentProcess, workload: &str, port: u16) -> Result<std::process::Output> {
+    agent.exec(
+        workload,
+        &[
+            "python3",
+            "-c",
+            &format!("import socket; socket.create_connection(('127.0.0.1', {port})).close()"),
+        ],
+    )
+}
+
+#[test]
+fn policy_changes_are_reloaded_and_an_invalid_set_keeps_the_previous_one() -> Result<()> {
+    let (_server, port) = listener()?;
+    let agent = AgentProcess::start(&single_target_policy(
+        WORKLOAD,
+        &[],
+        "itest-db",
+        "tcp",
+        &[format!("127.0.0.1:{port}")],
+    ))?;
+    let file = std::fs::read_dir(agent.policy_dir())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "toml"))
+        .expect("the agent's policy file");
+
+    // A new workload appears in the policy files: reloaded without a restart.
+    std::fs::write(&file, two_workload_policy(port))?;
+    agent.wait_for_event(
+        |e| agent_tests::action_of(e) == "policy-reloaded",
+        Duration::from_secs(10),
+    )?;
+    let out = connect_as(&agent, "itest-added", port)?;
+    assert!(out.status.success(), "{}", out.describe());
+    agent.wait_for_event(
+        |e| {
+            agent_tests::action_of(e) == "connection-accepted"
+                && agent_tests::audit::JsonPath::str_at(e, "chunk.workload") == Some("itest-added")
+        },
+        Duration::from_secs(10),
+    )?;
+
+    // An invalid set is refused with its file and line; the previous set stays in force.
+    std::fs::write(
+        &file,
+        format!("{}\nbogus_field = 1\n", two_workload_policy(port)),
+    )?;
+    let failed = agent.wait_for_event(
+        |e| agent_tests::action_of(e) == "policy-reload-failed",
+        Duration::from_secs(10),
+    )?;
+    let message =
+        agent_tests::audit::JsonPath::str_at(&failed, "error.message").unwrap_or_default();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        message.contains(&format!("{name}:")),
+        "no file:line in {message:?}"
+    );
+    let out = connect_as(&agent, "itest-added", port)?;
+    assert!(
+        out.status.success(),
+        "the previous set must stay: {}",
+        out.describe()
+    );
+
+    // SIGHUP reloads too.
+    std::fs::write(&file, two_workload_policy(port))?;
+    let pid = agent.pid().expect("agent pid");
+    agent.wait_for_event(
+        |e| agent_tests::action_of(e) == "policy-reloaded",
+        Duration::from_secs(10),
+    )?;
+    Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()?;
+    agent.wait_for_event(
+        |e| {
+            agent_tests::action_of(e) == "policy-reloaded"
+                && agent_tests::audit::JsonPath::str_at(e, "event.reason") == Some("SIGHUP")
+        },
+        Duration::from_secs(10),
+    )?;
+    Ok(())
+}

@@ -97,9 +97,15 @@ async fn reap_target(
     Ok(())
 }
 
-/// Reaps at start-up, then every [`REAP_INTERVAL`], until the task is dropped.
-pub async fn run(shared: Arc<PgShared>, policy: Arc<PolicySet>, audit: Arc<AuditLog>) {
-    reap_all(&shared, &policy, &audit, true).await;
+/// Reaps now (with `at_startup`, also this host's unexpired roles), then every
+/// [`REAP_INTERVAL`], until the task is dropped.
+pub async fn run(
+    shared: Arc<PgShared>,
+    policy: Arc<PolicySet>,
+    audit: Arc<AuditLog>,
+    at_startup: bool,
+) {
+    reap_all(&shared, &policy, &audit, at_startup).await;
     let mut tick = tokio::time::interval(REAP_INTERVAL);
     tick.tick().await;
     loop {

@@ -64,7 +64,9 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 16 * 1024;
 
-/// What every PostgreSQL session shares.
+/// What the PostgreSQL sessions of one policy generation share. A policy reload builds a new
+/// one; sessions keep the one they started with, so each sees one consistent policy. The cancel
+/// registry is common to all generations.
 pub struct PgShared {
     pub cancel: CancelRegistry,
     /// Verified-TLS configuration per target name (`None`: TLS disabled by policy).
@@ -79,7 +81,11 @@ pub struct PgShared {
 impl PgShared {
     /// Prepares the TLS configuration of every PostgreSQL target: a bad CA file stops the agent
     /// at start-up rather than failing sessions later.
-    pub fn new(policy: &PolicySet, host: String) -> Result<Self, tls::TlsError> {
+    pub fn new(
+        policy: &PolicySet,
+        host: String,
+        cancel: CancelRegistry,
+    ) -> Result<Self, tls::TlsError> {
         let mut configs = HashMap::new();
         for target in &policy.targets {
             if let Some(pg) = &target.postgres {
@@ -87,7 +93,7 @@ impl PgShared {
             }
         }
         Ok(Self {
-            cancel: CancelRegistry::default(),
+            cancel,
             tls: configs,
             host,
             caps: Caps::default(),
