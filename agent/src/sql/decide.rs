@@ -37,8 +37,8 @@ pub const DENIED_SQLSTATE: &str = crate::pg::sqlstate::INSUFFICIENT_PRIVILEGE;
 /// the server's file system, other sessions, server configuration and replication, and
 /// functions that run SQL given as a string (which the agent cannot judge).
 pub const DANGEROUS_FUNCTIONS: &[&str] = &[
-    "pg_read_file",
-    "pg_read_binary_file",
+    "pg_read_file*",
+    "pg_read_binary_file*",
     "pg_stat_file",
     "pg_ls_*",
     "pg_file_write",
@@ -78,8 +78,17 @@ pub const DANGEROUS_FUNCTIONS: &[&str] = &[
     "table_to_xml*",
     "schema_to_xml*",
     "database_to_xml*",
+    "cursor_to_xml*",
     "ts_stat",
+    // Runs the query given as text (core full-text search).
+    "ts_rewrite",
+    // tablefunc: build and run SQL from text arguments.
     "crosstab*",
+    "connectby*",
+    // xml2: runs a query built from text arguments.
+    "xpath_table",
+    // pageinspect: raw pages of any relation, whatever the table rules say.
+    "get_raw_page",
 ];
 
 /// Whether `name` (a function name) is on [`DANGEROUS_FUNCTIONS`].
