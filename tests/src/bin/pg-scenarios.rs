@@ -17,6 +17,14 @@
 //! (startup, then report every message until ReadyForQuery, an error or EOF), `malformed`
 //! (startup, then a Query message whose length field is 2: reports what comes back and whether
 //! the connection is closed), `cancel-raw` (CancelRequests with a wrong and with the right key).
+//!
+//! Policy-enforcement scenarios (they expect the tables of `tests/tests/policy_enforcement.rs`:
+//! `public.t (id int4, v text)` with ids 1 to 5 and an empty `staging.x (id int4, v text)`, and
+//! an access policy that allows reading `public.*` and writing `staging.*` only):
+//! `policy-extended` (denied statements over the extended protocol, reported, not failed on),
+//! `function-call` (a raw FunctionCall message: reports the response and whether the session
+//! is still usable), `policy-extended-raw` (raw extended-protocol batches holding a denied
+//! Parse, Describe or Bind: reports the exact backend messages of each batch).
 
 #![forbid(unsafe_code)]
 
@@ -41,7 +49,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: pg-scenarios <host> <port> <scenario> [args...]\n\
     scenarios: queries transaction prepared binary cancel copy notify large pipeline \
-    cancel-unknown raw-startup malformed cancel-raw";
+    cancel-unknown raw-startup malformed cancel-raw policy-extended function-call \
+    policy-extended-raw";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -180,6 +189,9 @@ async fn run(target: &Target, scenario: &str, rest: &[String]) -> Result<Value> 
         "raw-startup" => raw_startup(target, rest).await,
         "malformed" => malformed(target).await,
         "cancel-raw" => cancel_raw(target).await,
+        "policy-extended" => policy_extended(target).await,
+        "function-call" => function_call(target).await,
+        "policy-extended-raw" => policy_extended_raw(target).await,
         other => bail!("unknown scenario {other:?}\n{USAGE}"),
     }
 }
@@ -1141,6 +1153,319 @@ async fn cancel_raw(target: &Target) -> Result<Value> {
         "usable_after": rows.first(),
         "received_text": String::from_utf8_lossy(&log.bytes),
     }))
+}
+
+// ------------------------------------------------------------------------------------------
+// policy-enforcement scenarios
+// ------------------------------------------------------------------------------------------
+
+/// What a statement the policy should deny ended with: `{"succeeded": true}`, or the error's
+/// SQLSTATE and the fields of its ErrorResponse.
+fn outcome<T>(result: std::result::Result<T, tokio_postgres::Error>) -> Value {
+    match result {
+        Ok(_) => json!({ "succeeded": true }),
+        Err(e) => {
+            let mut v = json!({
+                "succeeded": false,
+                "sqlstate": e.code().map(|c| c.code().to_string()),
+                "error": e.to_string(),
+            });
+            if let Some(db) = e.as_db_error() {
+                v["severity"] = json!(db.severity());
+                v["message"] = json!(db.message());
+                v["detail"] = json!(db.detail());
+                v["hint"] = json!(db.hint());
+                v["context"] = json!(db.where_());
+                v["file"] = json!(db.file());
+                v["line"] = json!(db.line());
+                v["routine"] = json!(db.routine());
+            }
+            v
+        }
+    }
+}
+
+async fn count_of(client: &Client, table: &str) -> Result<i64> {
+    Ok(client
+        .query_one(&format!("select count(*) from {table}"), &[])
+        .await
+        .with_context(|| format!("cannot count the rows of {table}"))?
+        .get(0))
+}
+
+/// Denied statements over the extended protocol (and one simple-protocol batch): each denial
+/// is reported, and the session must stay usable after every one of them (a failure there
+/// fails the scenario).
+async fn policy_extended(target: &Target) -> Result<Value> {
+    let mut client = target.connect().await?;
+
+    // A Parse of a denied statement (prepare: Parse, Describe, Sync).
+    let prepare_denied = outcome(client.prepare("delete from public.t").await);
+    let count_after_prepare = count_of(&client, "public.t").await?;
+
+    // An allowed prepared statement, executed 10 times.
+    let stmt = client
+        .prepare("select v from public.t where id = $1")
+        .await?;
+    let mut values = Vec::new();
+    for i in 0..10i32 {
+        let row = client.query_one(&stmt, &[&(i % 5 + 1)]).await?;
+        values.push(row.get::<_, String>(0));
+    }
+
+    // Denied statements with parameters (prepared, then bound and executed).
+    let query_denied = outcome(
+        client
+            .query("delete from public.t where id = $1", &[&1i32])
+            .await,
+    );
+    let execute_denied = outcome(
+        client
+            .execute("update public.t set v = $1 where id = $2", &[&"x", &2i32])
+            .await,
+    );
+    let count_after_denied = count_of(&client, "public.t").await?;
+
+    // A simple-protocol batch whose tail is denied: nothing of it runs.
+    let batch_denied = outcome(
+        client
+            .batch_execute("insert into staging.x values (100, 'batch'); delete from public.t")
+            .await,
+    );
+    let staging_after_batch = count_of(&client, "staging.x").await?;
+
+    // In flight at once on the connection: allowed, denied, allowed.
+    let (first, denied, last) = tokio::join!(
+        client.query_one(&stmt, &[&3i32]),
+        client.execute("delete from public.t where id = $1", &[&4i32]),
+        client.query_one("select count(*) from public.t", &[]),
+    );
+    let pipelined = json!({
+        "first": first.map(|r| r.get::<_, String>(0)).map_err(|e| e.to_string()).ok(),
+        "denied": outcome(denied),
+        "last": last.map(|r| r.get::<_, i64>(0)).map_err(|e| e.to_string()).ok(),
+    });
+
+    // A denied statement in a transaction aborts it, as an error of the server would.
+    let tx = client.transaction().await?;
+    tx.execute("insert into staging.x values ($1, $2)", &[&7i32, &"in-tx"])
+        .await?;
+    let tx_denied = outcome(
+        tx.execute("delete from public.t where id = $1", &[&1i32])
+            .await,
+    );
+    let tx_after_denied = outcome(tx.query("select 1", &[]).await);
+    tx.rollback().await?;
+    let staging_after_rollback = count_of(&client, "staging.x").await?;
+
+    // And the session still writes what the policy allows.
+    client
+        .execute(
+            "insert into staging.x values ($1, $2)",
+            &[&8i32, &"committed"],
+        )
+        .await?;
+    let usable: Vec<Value> = client
+        .query("select id, v from staging.x order by id", &[])
+        .await?
+        .iter()
+        .map(|r| json!([r.get::<_, i32>(0), r.get::<_, String>(1)]))
+        .collect();
+    Ok(json!({
+        "prepare_denied": prepare_denied,
+        "count_after_prepare": count_after_prepare,
+        "prepared_values": values,
+        "query_denied": query_denied,
+        "execute_denied": execute_denied,
+        "count_after_denied": count_after_denied,
+        "batch_denied": batch_denied,
+        "staging_after_batch": staging_after_batch,
+        "pipelined": pipelined,
+        "tx_denied": tx_denied,
+        "tx_after_denied": tx_after_denied,
+        "staging_after_rollback": staging_after_rollback,
+        "staging_rows": usable,
+        "count_final": count_of(&client, "public.t").await?,
+    }))
+}
+
+/// Reads and logs messages until ReadyForQuery or the end of the stream.
+async fn read_response(stream: &mut TcpStream, log: &mut RawLog) -> Result<()> {
+    loop {
+        match read_message(stream, &mut log.bytes).await? {
+            Incoming::Closed(reason) => {
+                log.closed = Some(reason);
+                return Ok(());
+            }
+            Incoming::Message(tag, body) => {
+                log.messages.push(describe(tag, &body));
+                if tag == b'Z' {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// A FunctionCall message calling `lo_creat(-1)` (which would create a large object) by OID,
+/// then a query on the same session.
+async fn function_call(target: &Target) -> Result<Value> {
+    let (mut stream, mut log, mut out) = raw_session(target, false, false, &[]).await?;
+    ensure!(
+        out["ready"] == true,
+        "the startup did not reach ReadyForQuery: {}",
+        log.to_json()
+    );
+    let rows = query_and_log(
+        &mut stream,
+        &mut log,
+        "select 'pg_catalog.lo_creat(integer)'::regprocedure::oid::text",
+    )
+    .await?;
+    let oid: u32 = rows
+        .first()
+        .with_context(|| format!("no OID for lo_creat: {}", log.to_json()))?
+        .parse()?;
+    let first = log.messages.len();
+    let arg = b"-1";
+    let mut body = oid.to_be_bytes().to_vec();
+    body.extend_from_slice(&1i16.to_be_bytes()); // one argument format code:
+    body.extend_from_slice(&0i16.to_be_bytes()); // text
+    body.extend_from_slice(&1i16.to_be_bytes()); // one argument:
+    body.extend_from_slice(&i32::try_from(arg.len())?.to_be_bytes());
+    body.extend_from_slice(arg);
+    body.extend_from_slice(&0i16.to_be_bytes()); // text result
+    stream.write_all(&tagged_message(b'F', &body)).await?;
+    read_response(&mut stream, &mut log).await?;
+    let response: Vec<Value> = log.messages[first..].to_vec();
+    let usable = query_and_log(&mut stream, &mut log, "select 'still usable'").await?;
+    let _ = stream.write_all(&tagged_message(b'X', &[])).await;
+    out["oid"] = json!(oid);
+    out["function_call_response"] = Value::Array(response.clone());
+    out["error"] = response
+        .iter()
+        .find(|m| m["type"] == "E")
+        .cloned()
+        .unwrap_or(Value::Null);
+    out["usable_after"] = json!(usable.first());
+    out["closed"] = json!(log.closed.is_some());
+    Ok(out)
+}
+
+fn cstring(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.as_bytes());
+    out.push(0);
+}
+
+/// Parse (no parameter types).
+fn parse_message(name: &str, sql: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    cstring(&mut body, name);
+    cstring(&mut body, sql);
+    body.extend_from_slice(&0i16.to_be_bytes());
+    tagged_message(b'P', &body)
+}
+
+/// Bind of `statement` to `portal`, without parameters, text results.
+fn bind_message(portal: &str, statement: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    cstring(&mut body, portal);
+    cstring(&mut body, statement);
+    body.extend_from_slice(&0i16.to_be_bytes());
+    body.extend_from_slice(&0i16.to_be_bytes());
+    body.extend_from_slice(&0i16.to_be_bytes());
+    tagged_message(b'B', &body)
+}
+
+/// Describe of a statement (`kind` b'S') or portal (b'P').
+fn describe_message(kind: u8, name: &str) -> Vec<u8> {
+    let mut body = vec![kind];
+    cstring(&mut body, name);
+    tagged_message(b'D', &body)
+}
+
+/// Execute of `portal`, all rows.
+fn execute_message(portal: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    cstring(&mut body, portal);
+    body.extend_from_slice(&0i32.to_be_bytes());
+    tagged_message(b'E', &body)
+}
+
+/// Sends `messages` in one write and reads the response until ReadyForQuery; returns the
+/// backend messages.
+async fn raw_batch(
+    stream: &mut TcpStream,
+    log: &mut RawLog,
+    messages: &[Vec<u8>],
+) -> Result<Vec<Value>> {
+    let first = log.messages.len();
+    stream.write_all(&messages.concat()).await?;
+    read_response(stream, log).await?;
+    Ok(log.messages[first..].to_vec())
+}
+
+/// Raw extended-protocol batches (each ending with Sync) against the policy of
+/// `policy_enforcement.rs`: an allowed INSERT then a denied DELETE in one batch (one implicit
+/// transaction), then a Describe and a Bind of the denied statement in later batches, then an
+/// allowed batch.
+async fn policy_extended_raw(target: &Target) -> Result<Value> {
+    let (mut stream, mut log, mut out) = raw_session(target, false, false, &[]).await?;
+    ensure!(
+        out["ready"] == true,
+        "the startup did not reach ReadyForQuery: {}",
+        log.to_json()
+    );
+    let sync = tagged_message(b'S', &[]);
+    let mixed = raw_batch(
+        &mut stream,
+        &mut log,
+        &[
+            parse_message("ins", "insert into staging.x values (1, 'raw')"),
+            bind_message("", "ins"),
+            execute_message(""),
+            parse_message("del", "delete from public.t where id = 1"),
+            bind_message("", "del"),
+            describe_message(b'P', ""),
+            execute_message(""),
+            sync.clone(),
+        ],
+    )
+    .await?;
+    let describe_denied = raw_batch(
+        &mut stream,
+        &mut log,
+        &[describe_message(b'S', "del"), sync.clone()],
+    )
+    .await?;
+    let bind_denied = raw_batch(
+        &mut stream,
+        &mut log,
+        &[bind_message("p", "del"), execute_message("p"), sync.clone()],
+    )
+    .await?;
+    let allowed = raw_batch(
+        &mut stream,
+        &mut log,
+        &[
+            bind_message("", "ins"),
+            execute_message(""),
+            parse_message("", "select count(*)::text from staging.x"),
+            bind_message("", ""),
+            execute_message(""),
+            sync,
+        ],
+    )
+    .await?;
+    let rows = query_and_log(&mut stream, &mut log, "select count(*)::text from public.t").await?;
+    let _ = stream.write_all(&tagged_message(b'X', &[])).await;
+    out["mixed"] = Value::Array(mixed);
+    out["describe_denied"] = Value::Array(describe_denied);
+    out["bind_denied"] = Value::Array(bind_denied);
+    out["allowed"] = Value::Array(allowed);
+    out["t_count"] = json!(rows.first());
+    out["closed"] = json!(log.closed.is_some());
+    Ok(out)
 }
 
 /// Adds the fields of `extra` (an object) to `out` (an object).
