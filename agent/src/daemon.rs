@@ -19,7 +19,7 @@ use crate::{
     audit::{self, AuditLog},
     cgroup::{self, Cgroup2, CgroupError},
     intercept::{Attachment, InterceptError, Interceptor},
-    pg::{cancel::CancelRegistry, reaper, serve::PgShared, tls::TlsError},
+    pg::{cancel::CancelRegistry, reaper, recording::Recording, serve::PgShared, tls::TlsError},
     policy::PolicySet,
     proxy::{self, Generation, Proxy},
     scope,
@@ -35,8 +35,21 @@ pub struct RunConfig {
     pub listen_port: u16,
     /// Parent of the agent's cgroups (`<base>/jobs/<workload>/<job>`), relative to the mount.
     pub cgroup_base: String,
-    pub audit_log: PathBuf,
+    pub audit: crate::audit::sink::AuditConfig,
+    pub recording: RecordingSettings,
 }
+
+/// Session recording: where, how big, what happens when a write fails, how long kept.
+#[derive(Debug, Clone)]
+pub struct RecordingSettings {
+    pub data_dir: PathBuf,
+    pub limits: crate::record::Limits,
+    pub on_error: crate::record::OnError,
+    pub retention: crate::record::retention::Retention,
+}
+
+/// How often recording retention is enforced.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -58,6 +71,12 @@ pub enum RunError {
     },
     #[error("cgroup base {0:?} must be a cgroup below the root, e.g. /chunk-agent")]
     BadBase(String),
+    #[error("cannot prepare the session recording directory in {path}: {source}")]
+    Recording {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("upstream TLS settings: {0}")]
     Tls(#[from] TlsError),
     #[error("signal handling: {0}")]
@@ -145,16 +164,52 @@ impl ScopeKeeper {
     }
 }
 
+/// Deletes old recordings (by age and total size) now and every [`RETENTION_INTERVAL`];
+/// recordings of live sessions are never deleted.
+async fn enforce_retention(
+    recording: Arc<Recording>,
+    retention: crate::record::retention::Retention,
+    audit: Arc<AuditLog>,
+) {
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    loop {
+        tick.tick().await;
+        let recording = Arc::clone(&recording);
+        let retention = retention.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::record::retention::enforce(
+                &recording.sessions_dir,
+                &retention,
+                SystemTime::now(),
+                &|id| recording.is_open(id),
+            )
+        })
+        .await;
+        match result {
+            Ok(Ok(deleted)) if !deleted.is_empty() => {
+                tracing::info!(count = deleted.len(), "old session recordings deleted");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::error!(%err, "recording retention failed");
+                audit.emit(audit::agent_error(&format!("recording retention: {err}")));
+            }
+            Err(err) => tracing::error!(%err, "recording retention task failed"),
+        }
+    }
+}
+
 /// Loads and prepares a new policy set; each error as `file:line:column: message`.
 fn reload_policy(
     dir: &Path,
     host: &str,
     cancel: &CancelRegistry,
+    recording: &Arc<Recording>,
 ) -> Result<(PolicySet, Arc<PgShared>), Vec<String>> {
     let set = crate::policy::load_dir(dir)
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let pg =
-        PgShared::new(&set, host.to_owned(), cancel.clone()).map_err(|e| vec![e.to_string()])?;
+    let pg = PgShared::new(&set, host.to_owned(), cancel.clone(), Arc::clone(recording))
+        .map_err(|e| vec![e.to_string()])?;
     Ok((set, Arc::new(pg)))
 }
 
@@ -165,9 +220,21 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         return Err(RunError::BadBase(config.cgroup_base));
     }
     cgroup::validate_path(&config.cgroup_base)?;
-    let audit = Arc::new(
-        AuditLog::open(&config.audit_log).map_err(|source| RunError::Audit {
-            path: config.audit_log.clone(),
+    let audit =
+        Arc::new(
+            AuditLog::open_config(&config.audit).map_err(|source| RunError::Audit {
+                path: config.audit.log.clone().unwrap_or_default(),
+                source,
+            })?,
+        );
+    let recording = Arc::new(
+        Recording::prepare(
+            &config.recording.data_dir,
+            config.recording.limits,
+            config.recording.on_error,
+        )
+        .map_err(|source| RunError::Recording {
+            path: config.recording.data_dir.clone(),
             source,
         })?,
     );
@@ -193,7 +260,12 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "unknown-host".to_owned());
     let cancel = CancelRegistry::default();
-    let pg = Arc::new(PgShared::new(&policy, host.clone(), cancel.clone())?);
+    let pg = Arc::new(PgShared::new(
+        &policy,
+        host.clone(),
+        cancel.clone(),
+        Arc::clone(&recording),
+    )?);
     let (mut interceptor, connections) = Interceptor::load(ProxyAddrs {
         v4: proxy::sock_addr(v4),
         v6: proxy::sock_addr(v6),
@@ -217,6 +289,11 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         Arc::clone(&policy),
         Arc::clone(&audit),
         true,
+    ));
+    let retention = tokio::spawn(enforce_retention(
+        Arc::clone(&recording),
+        config.recording.retention.clone(),
+        Arc::clone(&audit),
     ));
     let proxy = Arc::new(Proxy::new(
         Generation {
@@ -266,7 +343,7 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
             continue;
         };
         signature = policy_dir_signature(&config.policies);
-        match reload_policy(&config.policies, &host, &cancel) {
+        match reload_policy(&config.policies, &host, &cancel, &recording) {
             Ok((set, pg)) => {
                 let set = Arc::new(set);
                 for workload in &set.workloads {
@@ -317,6 +394,7 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         server.abort();
     }
     reaper.abort();
+    retention.abort();
     drop(keeper);
     for workload in &workloads {
         // Busy (a job still runs there) is fine: it stays until its job ends.

@@ -5,6 +5,7 @@
 //! - [`secrets`]: resolving a policy's secret references (files, environment) at use time.
 //! - [`identity`]: who is behind an intercepted connection (cgroup path -> workload). Pure.
 //! - [`audit`]: structured audit events and their JSON-lines sink.
+//! - [`record`]: per-session recordings (hash-chained JSON lines): write, verify, list, replay.
 //! - [`cgroup`]: cgroup v2 discovery, path/id mapping, job cgroups. Adapter (files).
 //! - [`intercept`]: loads and attaches the eBPF programs, fills their maps. Adapter (aya).
 //! - [`pg`]: PostgreSQL wire protocol (v3.0/v3.2) codec and SQLSTATEs. Pure.
@@ -25,6 +26,7 @@ pub mod intercept;
 pub mod pg;
 pub mod policy;
 pub mod proxy;
+pub mod record;
 pub mod scope;
 pub mod secrets;
 pub mod sql;

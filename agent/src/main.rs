@@ -5,7 +5,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
-use chunk_agent::{cgroup::Cgroup2, daemon, exec, policy};
+use chunk_agent::{cgroup::Cgroup2, daemon, exec, policy, record};
 use clap::{Parser, Subcommand};
 
 /// eBPF-assisted transparent interception agent for batch workloads.
@@ -32,6 +32,32 @@ enum Command {
         /// Audit log: a file (appended to) or `-` for standard output.
         #[arg(long, default_value = "-")]
         audit_log: PathBuf,
+        /// Rotate the audit log file when it would grow past this size (e.g. 100MB).
+        #[arg(long, value_parser = chunk_agent::audit::sink::parse_size)]
+        audit_rotate_size: Option<u64>,
+        /// Rotated audit files kept (PATH.1 ... PATH.N).
+        #[arg(long, default_value_t = 5)]
+        audit_rotate_keep: usize,
+        /// Also send audit events to syslog (RFC 5424): udp://HOST:PORT, tcp://HOST:PORT or
+        /// unix:///dev/log.
+        #[arg(long)]
+        audit_syslog: Option<chunk_agent::audit::sink::SyslogTarget>,
+        /// Where session recordings are kept (in `sessions/`).
+        #[arg(long, default_value = "/var/lib/chunk-agent")]
+        data_dir: PathBuf,
+        /// Size cap of one session's recording (e.g. 64MB); past it, a truncation marker.
+        #[arg(long, default_value = "64MB", value_parser = chunk_agent::audit::sink::parse_size)]
+        record_max_size: u64,
+        /// When a recording cannot be written: `fail-closed` (the statement is refused) or
+        /// `continue` (the session goes on unrecorded, with an audit error).
+        #[arg(long, default_value = "fail-closed", value_parser = ["fail-closed", "continue"])]
+        record_on_error: String,
+        /// Recordings older than this are deleted (e.g. 30d).
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        record_retention_age: std::time::Duration,
+        /// Beyond this total size the oldest recordings are deleted (e.g. 10GB).
+        #[arg(long, default_value = "10GB", value_parser = chunk_agent::audit::sink::parse_size)]
+        record_retention_size: u64,
     },
     /// Run a command inside a fresh cgroup of a workload, so the agent intercepts it.
     Exec {
@@ -64,6 +90,54 @@ enum Command {
         /// Directory of policy files (*.toml).
         #[arg(default_value = "policies")]
         policies: PathBuf,
+    },
+    /// List the recorded sessions of a period (oldest first).
+    Sessions {
+        /// The agent's data directory (recordings are in its `sessions/`).
+        #[arg(long, default_value = record::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Sessions active in this period before now (`24h`, `7days`, `30m`).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// Only this workload's sessions.
+        #[arg(long)]
+        workload: Option<String>,
+    },
+    /// Show a recorded session as it happened.
+    Replay {
+        /// The agent's data directory (recordings are in its `sessions/`).
+        #[arg(long, default_value = record::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// A session id (or a unique prefix of one), or the path of a recording.
+        session: String,
+        /// Play N times faster than real time (waits are capped at 5 s).
+        #[arg(long, default_value_t = 1.0, conflicts_with = "instant")]
+        speed: f64,
+        /// Show everything at once.
+        #[arg(long)]
+        instant: bool,
+    },
+    /// Per workload: sessions, statements, denials, masked values, approvals; and the
+    /// declared workloads that never ran in the period.
+    Report {
+        /// The agent's data directory (recordings are in its `sessions/`).
+        #[arg(long, default_value = record::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Directory of policy files (*.toml): the declared workloads.
+        #[arg(long, default_value = "policies")]
+        policies: PathBuf,
+        /// The period before now (`24h`, `7days`, `30m`).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+    },
+    /// Check a recording's hash chain and final digest; name the first bad entry.
+    /// Exit 0: intact; 1: tampered, cut off, or not the expected digest; 2: unreadable.
+    Verify {
+        /// The recording file.
+        file: PathBuf,
+        /// The digest it must have (from its `session-recorded` audit event).
+        #[arg(long)]
+        digest: Option<String>,
     },
 }
 
@@ -103,6 +177,23 @@ fn load_policies(dir: &std::path::Path) -> Option<policy::PolicySet> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Sessions {
+            data_dir,
+            since,
+            workload,
+        } => sessions_command(&data_dir, since, workload.as_deref()),
+        Command::Replay {
+            data_dir,
+            session,
+            speed,
+            instant,
+        } => replay_command(&data_dir, &session, speed, instant),
+        Command::Report {
+            data_dir,
+            policies,
+            since,
+        } => report_command(&data_dir, &policies, since),
+        Command::Verify { file, digest } => verify_command(&file, digest.as_deref()),
         Command::Check { policies } => match load_policies(&policies) {
             Some(set) => {
                 println!("{}: OK ({})", policies.display(), set.summary());
@@ -126,6 +217,14 @@ fn main() -> ExitCode {
             listen_port,
             cgroup_base,
             audit_log,
+            audit_rotate_size,
+            audit_rotate_keep,
+            audit_syslog,
+            data_dir,
+            record_max_size,
+            record_on_error,
+            record_retention_age,
+            record_retention_size,
         } => {
             init_logging("info");
             let Some(set) = load_policies(&policies) else {
@@ -136,7 +235,28 @@ fn main() -> ExitCode {
                 policies,
                 listen_port,
                 cgroup_base,
-                audit_log,
+                audit: chunk_agent::audit::sink::AuditConfig {
+                    log: Some(audit_log),
+                    rotate_size: audit_rotate_size,
+                    rotate_keep: audit_rotate_keep,
+                    syslog: audit_syslog,
+                },
+                recording: daemon::RecordingSettings {
+                    data_dir,
+                    limits: chunk_agent::record::Limits {
+                        max_bytes: record_max_size,
+                        ..Default::default()
+                    },
+                    on_error: if record_on_error == "continue" {
+                        chunk_agent::record::OnError::Continue
+                    } else {
+                        chunk_agent::record::OnError::FailClosed
+                    },
+                    retention: chunk_agent::record::retention::Retention {
+                        max_age: Some(record_retention_age),
+                        max_total_bytes: Some(record_retention_size),
+                    },
+                },
             };
             report(run_daemon(set, config))
         }
@@ -220,5 +340,137 @@ fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
         (Some(code), _) => ExitCode::from(code.clamp(0, 255) as u8),
         (None, Some(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
         _ => ExitCode::FAILURE,
+    }
+}
+
+/// Every readable session of the data directory, oldest first (unreadable files are warned
+/// about).
+fn load_sessions(data_dir: &std::path::Path) -> Result<Vec<record::index::SessionInfo>, ExitCode> {
+    let dir = record::sessions_dir(data_dir);
+    match record::index::scan(&dir) {
+        Ok((sessions, errors)) => {
+            for error in errors {
+                eprintln!("warning: {error}");
+            }
+            Ok(sessions)
+        }
+        Err(err) => {
+            eprintln!("agent: cannot read {}: {err}", dir.display());
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn period_start(since: std::time::Duration) -> Option<std::time::SystemTime> {
+    std::time::SystemTime::now().checked_sub(since)
+}
+
+fn sessions_command(
+    data_dir: &std::path::Path,
+    since: std::time::Duration,
+    workload: Option<&str>,
+) -> ExitCode {
+    let sessions = match load_sessions(data_dir) {
+        Ok(sessions) => sessions,
+        Err(code) => return code,
+    };
+    let shown = record::index::filter(&sessions, period_start(since), workload);
+    if shown.is_empty() {
+        eprintln!(
+            "no sessions in {} for the last {}",
+            record::sessions_dir(data_dir).display(),
+            humantime::format_duration(since)
+        );
+    } else {
+        print!("{}", record::index::sessions_table(&shown));
+    }
+    ExitCode::SUCCESS
+}
+
+fn replay_command(
+    data_dir: &std::path::Path,
+    session: &str,
+    speed: f64,
+    instant: bool,
+) -> ExitCode {
+    use record::replay::{Pace, ThreadSleeper, replay};
+    if !speed.is_finite() || speed <= 0.0 {
+        eprintln!("agent replay: --speed must be a positive number");
+        return ExitCode::from(2);
+    }
+    let path = match record::index::find_session(&record::sessions_dir(data_dir), session) {
+        Ok(path) => path,
+        Err(err) => {
+            eprintln!("agent replay: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let recording = match record::reader::read_file(&path) {
+        Ok(recording) => recording,
+        Err(err) => {
+            eprintln!("agent replay: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pace = if instant {
+        Pace::Instant
+    } else {
+        Pace::Speed(speed)
+    };
+    let stdout = std::io::stdout();
+    match replay(&recording, pace, &mut stdout.lock(), &mut ThreadSleeper) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("agent replay: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_command(
+    data_dir: &std::path::Path,
+    policies: &std::path::Path,
+    since: std::time::Duration,
+) -> ExitCode {
+    let Some(set) = load_policies(policies) else {
+        return ExitCode::FAILURE;
+    };
+    let sessions = match load_sessions(data_dir) {
+        Ok(sessions) => sessions,
+        Err(code) => return code,
+    };
+    let declared: Vec<String> = set.workloads.iter().map(|w| w.name.clone()).collect();
+    let shown = record::index::filter(&sessions, period_start(since), None);
+    println!(
+        "sessions of the last {} in {}\n",
+        humantime::format_duration(since),
+        record::sessions_dir(data_dir).display()
+    );
+    print!("{}", record::index::report(&shown, &declared));
+    ExitCode::SUCCESS
+}
+
+fn verify_command(file: &std::path::Path, digest: Option<&str>) -> ExitCode {
+    let verification = match record::verify::verify_file(file) {
+        Ok(v) => v,
+        Err(err) => {
+            eprintln!("agent verify: {}: {err}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}: {verification}", file.display());
+    if !verification.is_valid() {
+        return ExitCode::FAILURE;
+    }
+    match (digest, verification.digest.as_deref()) {
+        (Some(expected), Some(actual)) if !expected.eq_ignore_ascii_case(actual) => {
+            println!(
+                "{}: DIGEST MISMATCH: the file is consistent but is not the recording whose digest is {expected}",
+                file.display()
+            );
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
     }
 }

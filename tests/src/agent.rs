@@ -183,6 +183,8 @@ impl AgentProcess {
             .arg(self.listen_port.to_string())
             .arg("--cgroup-base")
             .arg(&self.cgroup_base)
+            .arg("--data-dir")
+            .arg(self.data_dir())
             .arg("--audit-log")
             .arg(self.audit_path())
             .args(&opts.extra_args)
@@ -260,6 +262,24 @@ impl AgentProcess {
     }
 
     /// The audit log file.
+    /// The agent's `--data-dir` (session recordings are in its `sessions/`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The session recordings written so far.
+    pub fn recordings(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.data_dir().join("sessions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        files
+    }
+
     pub fn audit_path(&self) -> PathBuf {
         self.dir.path().join("audit.jsonl")
     }

@@ -13,6 +13,7 @@
 //! - [`gate`]: the policy decision on each client message, and what replaces a denied one. Pure.
 //! - [`session`]: which client request every server message answers (the queue of expected
 //!   responses), with the prepared-statement and portal tables and the transaction status. Pure.
+//! - [`recording`]: per-session recording glue: statements before forwarding, results after.
 //! - [`reaper`]: removes just-in-time roles left behind.
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod ephemeral;
 pub mod gate;
 pub mod handshake;
 pub mod reaper;
+pub mod recording;
 pub mod serve;
 pub mod session;
 pub mod sqlstate;

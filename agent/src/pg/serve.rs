@@ -46,6 +46,7 @@ use super::{
     ephemeral,
     gate::{self, Gate, GateAction},
     handshake,
+    recording::{Recording, SessionRecording},
     session::{Attribution, RequestId, SessionTracker},
     sqlstate, tls,
     upstream::{Endpoint, UpstreamError},
@@ -54,6 +55,7 @@ use crate::{
     audit::{self, AuditLog, Transfer},
     identity::{ConnectionFacts, Identity},
     policy::{CredentialMode, PolicySet, Target},
+    record::{self, OnError},
     secrets::{self, Secret},
     sql::{AccessControl, SqlPolicy},
 };
@@ -76,6 +78,8 @@ pub struct PgShared {
     pub caps: Caps,
     /// SQL access rules (with their decision caches) of every (workload, target) pair.
     pub sql: SqlPolicy,
+    /// Where sessions are recorded (common to all generations).
+    pub recording: Arc<Recording>,
 }
 
 impl PgShared {
@@ -85,6 +89,7 @@ impl PgShared {
         policy: &PolicySet,
         host: String,
         cancel: CancelRegistry,
+        recording: Arc<Recording>,
     ) -> Result<Self, tls::TlsError> {
         let mut configs = HashMap::new();
         for target in &policy.targets {
@@ -98,6 +103,7 @@ impl PgShared {
             host,
             caps: Caps::default(),
             sql: SqlPolicy::new(policy),
+            recording,
         })
     }
 
@@ -292,7 +298,40 @@ pub async fn serve(
                 &opened.login.role,
                 &opened.database,
             ));
-            let result = run_session(
+            let session_id = record::new_session_id(connection_id, SystemTime::now());
+            let mut header =
+                record::Header::from_connection(&session_id, connection_id, facts, identity);
+            header.upstream_role = Some(opened.login.role.clone());
+            header.target.database = Some(opened.database.clone());
+            let recording = match shared.recording.start(header) {
+                Ok(recording) => Some(recording),
+                Err(e) => {
+                    let fail_closed = shared.recording.on_error == OnError::FailClosed;
+                    audit.emit(audit::recording_failed(
+                        connection_id,
+                        facts,
+                        identity,
+                        &session_id,
+                        &e.to_string(),
+                        fail_closed,
+                    ));
+                    if fail_closed {
+                        opened.session.terminate().await;
+                        send_fatal(
+                            &mut client,
+                            sqlstate::IO_ERROR,
+                            &format!("the chunk agent cannot record this session: {e}"),
+                        )
+                        .await;
+                        if let Some(role) = opened.login.ephemeral {
+                            drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
+                        }
+                        return (Transfer::default(), Some(format!("recording: {e}")));
+                    }
+                    None
+                }
+            };
+            let (transfer, error, recording) = run_session(
                 &shared,
                 &audit,
                 connection_id,
@@ -304,12 +343,42 @@ pub async fn serve(
                 &startup,
                 target,
                 facts,
+                recording,
             )
             .await;
+            if let Some(mut recording) = recording {
+                if let Some(e) = recording.recorder_mut().take_error() {
+                    audit.emit(audit::recording_failed(
+                        connection_id,
+                        facts,
+                        identity,
+                        &session_id,
+                        &e.to_string(),
+                        false,
+                    ));
+                }
+                let reason = if error.is_some() { "error" } else { "closed" };
+                match shared.recording.finish(recording, reason) {
+                    Ok(finished) => audit.emit(audit::session_recorded(
+                        connection_id,
+                        facts,
+                        identity,
+                        &finished,
+                    )),
+                    Err(e) => audit.emit(audit::recording_failed(
+                        connection_id,
+                        facts,
+                        identity,
+                        &session_id,
+                        &e.to_string(),
+                        shared.recording.on_error == OnError::FailClosed,
+                    )),
+                }
+            }
             if let Some(role) = opened.login.ephemeral {
                 drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
             }
-            result
+            (transfer, error)
         }
         Err((failure, ephemeral)) => {
             send_fatal(&mut client, &failure.sqlstate, &failure.message).await;
@@ -642,7 +711,8 @@ async fn run_session(
     startup: &Startup,
     target: &Target,
     facts: &ConnectionFacts,
-) -> (Transfer, Option<String>) {
+    recording: Option<SessionRecording>,
+) -> (Transfer, Option<String>, Option<SessionRecording>) {
     let mut out = BytesMut::with_capacity(1024);
     if startup.protocol.minor > 0 || !unrecognized_options.is_empty() {
         BackendMessage::NegotiateProtocolVersion(NegotiateProtocolVersion {
@@ -676,7 +746,11 @@ async fn run_session(
     .encode(&mut out);
     out.extend_from_slice(&session.buf);
     if let Err(e) = client.write_all(&out).await {
-        return (Transfer::default(), Some(format!("client side: {e}")));
+        return (
+            Transfer::default(),
+            Some(format!("client side: {e}")),
+            recording,
+        );
     }
 
     let (client_read, client_write) = client.into_split();
@@ -685,7 +759,11 @@ async fn run_session(
     let down = AtomicU64::new(0);
     let (inject_tx, inject_rx) = mpsc::channel::<Bytes>(4);
     // Ties every server message to the client request it answers (masking, recording).
-    let relay = Mutex::new(Relay::default());
+    let relay = Mutex::new(Relay {
+        tracker: SessionTracker::default(),
+        synthetic: HashSet::new(),
+        recording,
+    });
     let gate = Gate::new(shared.access(&identity.workload, &target.name));
     let decisions = DecisionAudit {
         audit,
@@ -693,58 +771,66 @@ async fn run_session(
         facts,
         identity,
     };
-    let c2s = client_to_server(
-        client_read,
-        client_buf,
-        upstream_write,
-        &shared.caps,
-        &up,
-        inject_tx,
-        &relay,
-        gate,
-        decisions,
-    );
-    let s2c = server_to_client(
-        upstream_read,
-        client_write,
-        &shared.caps,
-        &down,
-        inject_rx,
-        &relay,
-    );
-    tokio::pin!(c2s, s2c);
-    let error = tokio::select! {
-        r = &mut s2c => r.err(),
-        r = &mut c2s => match r {
-            // The client is done: let the server finish and close.
-            Ok(()) => match timeout(DRAIN_TIMEOUT, &mut s2c).await {
-                Ok(r) => r.err(),
-                Err(_) => None,
+    let error = {
+        let c2s = client_to_server(
+            client_read,
+            client_buf,
+            upstream_write,
+            &shared.caps,
+            &up,
+            inject_tx,
+            &relay,
+            gate,
+            decisions,
+        );
+        let s2c = server_to_client(
+            upstream_read,
+            client_write,
+            &shared.caps,
+            &down,
+            inject_rx,
+            &relay,
+        );
+        tokio::pin!(c2s, s2c);
+        tokio::select! {
+            r = &mut s2c => r.err(),
+            r = &mut c2s => match r {
+                // The client is done: let the server finish and close.
+                Ok(()) => match timeout(DRAIN_TIMEOUT, &mut s2c).await {
+                    Ok(r) => r.err(),
+                    Err(_) => None,
+                },
+                Err(e) => {
+                    // Let the error message reach the client before closing.
+                    let _ = timeout(Duration::from_secs(1), &mut s2c).await;
+                    Some(e)
+                }
             },
-            Err(e) => {
-                // Let the error message reach the client before closing.
-                let _ = timeout(Duration::from_secs(1), &mut s2c).await;
-                Some(e)
-            }
-        },
+        }
     };
     drop(registration);
+    let recording = relay
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .recording;
     (
         Transfer {
             client_to_server: up.load(Ordering::Relaxed),
             server_to_client: down.load(Ordering::Relaxed),
         },
         error,
+        recording,
     )
 }
 
 /// What both relay directions share: the response tracker and the ids of the requests the
 /// gate sent in place of denied ones (their ParseComplete/BindComplete are not the client's,
 /// and their error is trimmed to the denial's fields).
-#[derive(Default)]
 struct Relay {
     tracker: SessionTracker,
     synthetic: HashSet<RequestId>,
+    /// The session's recording (`None`: recording failed and the policy says continue).
+    recording: Option<SessionRecording>,
 }
 
 /// Who the statement decisions are about, for their audit events.
@@ -813,6 +899,21 @@ async fn client_to_server(
                     judged,
                 ));
             }
+            let recorded = match &mut relay.lock().unwrap_or_else(|e| e.into_inner()).recording {
+                Some(recording) => recording.client_message(&msg, judged.as_ref()),
+                None => Ok(()),
+            };
+            if let Err(e) = recorded {
+                // Written before forwarding, or not forwarded at all.
+                let error = ErrorResponse::new(
+                    Severity::Fatal,
+                    sqlstate::IO_ERROR,
+                    format!(
+                        "chunk agent: the session recording failed, so the statement was not run: {e}"
+                    ),
+                );
+                return Err(reject(&inject, error).await);
+            }
             let forwarded: Vec<(FrontendMessage, bool)> = match action {
                 GateAction::Forward => vec![(msg, false)],
                 GateAction::Swallow => Vec::new(),
@@ -824,8 +925,13 @@ async fn client_to_server(
                 let tracked = {
                     let mut relay = relay.lock().unwrap_or_else(|e| e.into_inner());
                     let tracked = relay.tracker.on_frontend(&msg);
-                    if let (Ok(id), true) = (&tracked, synthetic) {
-                        relay.synthetic.insert(*id);
+                    if let Ok(id) = &tracked {
+                        if synthetic {
+                            relay.synthetic.insert(*id);
+                        }
+                        if let Some(recording) = &mut relay.recording {
+                            recording.forwarded(*id, &msg);
+                        }
                     }
                     tracked
                 };
@@ -904,7 +1010,11 @@ async fn server_to_client(
         let mut edited = false;
         {
             let mut relay = relay.lock().unwrap_or_else(|e| e.into_inner());
-            let Relay { tracker, synthetic } = &mut *relay;
+            let Relay {
+                tracker,
+                synthetic,
+                recording,
+            } = &mut *relay;
             while let Some(header) = peek_frame_capped(&buf[complete..], caps.max_backend_message)
                 .map_err(|e| format!("upstream side: {e}"))?
             {
@@ -931,6 +1041,11 @@ async fn server_to_client(
                     }
                     Attribution::Request { request, completes } => {
                         let id = request.id();
+                        if let Some(recording) = recording {
+                            recording
+                                .server_frame(id, completes, header.tag, frame)
+                                .map_err(|e| format!("session recording: {e}"))?;
+                        }
                         if synthetic.is_empty() || !synthetic.contains(&id) {
                             FrameFate::Forward
                         } else {

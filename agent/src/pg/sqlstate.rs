@@ -44,6 +44,8 @@ pub const QUERY_CANCELED: &str = "57014";
 pub const ADMIN_SHUTDOWN: &str = "57P01";
 /// `cannot_connect_now`.
 pub const CANNOT_CONNECT_NOW: &str = "57P03";
+/// `io_error` (the agent could not write what it must, e.g. the session recording).
+pub const IO_ERROR: &str = "58030";
 /// `internal_error`.
 pub const INTERNAL_ERROR: &str = "XX000";
 
