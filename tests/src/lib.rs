@@ -16,6 +16,7 @@ pub mod audit;
 pub mod cgroup;
 pub mod net;
 pub mod pg;
+pub mod pgbouncer;
 pub mod policy;
 pub mod process;
 pub mod tls;
@@ -25,6 +26,7 @@ pub use audit::{JsonPath, action_of};
 pub use cgroup::{TestCgroup, cgroup2_mount, command_in_cgroup, current_cgroup};
 pub use net::free_port;
 pub use pg::{PgAuth, PgOptions, PgServer, Secret, pg_bin_dir};
+pub use pgbouncer::{PgBouncer, PgBouncerOptions};
 pub use policy::{loopback_addresses, single_target_policy};
 pub use process::{OutputExt, run_with_timeout};
 

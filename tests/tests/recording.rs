@@ -10,7 +10,6 @@ use agent_tests::{
     loopback_addresses, run_with_timeout,
 };
 use anyhow::{Context, Result, ensure};
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -57,7 +56,7 @@ fn setup() -> Result<Setup> {
     Ok(Setup { pg, secret, agent })
 }
 
-fn agent_cmd(agent: &AgentProcess) -> Command {
+fn agent_cmd() -> Command {
     Command::new(agent_tests::agent_bin())
 }
 
@@ -105,7 +104,7 @@ fn a_session_is_recorded_replays_verifies_and_detects_tampering() -> Result<()> 
     let files = s.agent.recordings();
     ensure!(files.len() == 2, "two sessions, two recordings: {files:?}");
     for file in &files {
-        let verify = run(agent_cmd(&s.agent).arg("verify").arg(file))?;
+        let verify = run(agent_cmd().arg("verify").arg(file))?;
         ensure!(verify.status.success(), "{}", verify.describe());
         let text = std::fs::read_to_string(file)?;
         ensure!(!text.contains(LITERAL), "a literal value was recorded");
@@ -122,7 +121,7 @@ fn a_session_is_recorded_replays_verifies_and_detects_tampering() -> Result<()> 
         .to_string_lossy()
         .into_owned();
     let data_dir = s.agent.data_dir();
-    let replay = run(agent_cmd(&s.agent)
+    let replay = run(agent_cmd()
         .args(["replay", "--instant", "--data-dir"])
         .arg(&data_dir)
         .arg(&session))?;
@@ -138,16 +137,14 @@ fn a_session_is_recorded_replays_verifies_and_detects_tampering() -> Result<()> 
     );
 
     // `agent sessions` lists both; `agent report` counts them and names the idle workload.
-    let sessions = run(agent_cmd(&s.agent)
-        .args(["sessions", "--data-dir"])
-        .arg(&data_dir))?;
+    let sessions = run(agent_cmd().args(["sessions", "--data-dir"]).arg(&data_dir))?;
     ensure!(sessions.status.success(), "{}", sessions.describe());
     ensure!(
         sessions.stdout_text().matches(WORKLOAD).count() >= 2,
         "{}",
         sessions.describe()
     );
-    let report = run(agent_cmd(&s.agent)
+    let report = run(agent_cmd()
         .args(["report", "--data-dir"])
         .arg(&data_dir)
         .arg("--policies")
@@ -165,7 +162,7 @@ fn a_session_is_recorded_replays_verifies_and_detects_tampering() -> Result<()> 
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;
     std::fs::write(&tampered, &bytes)?;
-    let verify = run(agent_cmd(&s.agent).arg("verify").arg(&tampered))?;
+    let verify = run(agent_cmd().arg("verify").arg(&tampered))?;
     ensure!(
         !verify.status.success(),
         "tampering not detected: {}",
@@ -202,6 +199,5 @@ fn an_unwritable_recording_directory_refuses_the_session_by_default() -> Result<
         |e| action_of(e) == "recording-failed",
         Duration::from_secs(10),
     )?;
-    let _ = Path::new(&sessions);
     Ok(())
 }

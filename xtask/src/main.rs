@@ -3,11 +3,13 @@
 //! - `setup`: install what building and testing need (idempotent).
 //! - `demo`: build the agent and show it intercepting an unmodified job's PostgreSQL connection.
 //! - `test`: the one command that runs every check (format, lints, build, all tests).
+//! - `bench`: measure the agent side by side with a direct connection and PgBouncer.
 //!
 //! This crate must build without the eBPF toolchain: it does not depend on the agent crate.
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod setup;
 mod test;
@@ -51,6 +53,29 @@ enum Task {
         #[arg(last = true)]
         cargo_test_args: Vec<String>,
     },
+    /// Benchmark: pgbench (select-only and TPC-B-like, simple/extended/prepared, 1/8/32
+    /// clients), a large result, connection setup rate and idle-connection memory, direct,
+    /// through PgBouncer and through the agent; writes a Markdown table (see docs/benchmarks.md).
+    Bench {
+        /// Smoke run: 1 repetition, 5 s per pgbench run, fewer cases.
+        #[arg(long)]
+        quick: bool,
+        /// The results file (relative to the workspace root).
+        #[arg(long, default_value = "docs/benchmarks-latest.md")]
+        out: std::path::PathBuf,
+        /// Skip `setup`.
+        #[arg(long)]
+        no_setup: bool,
+        /// Benchmark this agent binary instead of building `--release` and using it.
+        #[arg(long)]
+        agent_bin: Option<std::path::PathBuf>,
+        /// Repetitions of each case (default: 3, or 1 with `--quick`).
+        #[arg(long)]
+        repetitions: Option<u32>,
+        /// Seconds per pgbench run (default: 15, or 5 with `--quick`).
+        #[arg(long)]
+        duration: Option<u32>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -63,6 +88,21 @@ fn main() -> std::process::ExitCode {
             no_setup,
             cargo_test_args,
         } => test::run(no_lint, no_setup, &cargo_test_args),
+        Task::Bench {
+            quick,
+            out,
+            no_setup,
+            agent_bin,
+            repetitions,
+            duration,
+        } => bench::run(bench::Options {
+            quick,
+            out,
+            no_setup,
+            agent_bin,
+            repetitions,
+            duration,
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
