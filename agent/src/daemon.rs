@@ -175,7 +175,6 @@ async fn enforce_retention(
     loop {
         tick.tick().await;
         let recording = Arc::clone(&recording);
-        let retention = retention.clone();
         let result = tokio::task::spawn_blocking(move || {
             crate::record::retention::enforce(
                 &recording.sessions_dir,
@@ -292,7 +291,7 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     ));
     let retention = tokio::spawn(enforce_retention(
         Arc::clone(&recording),
-        config.recording.retention.clone(),
+        config.recording.retention,
         Arc::clone(&audit),
     ));
     let proxy = Arc::new(Proxy::new(
