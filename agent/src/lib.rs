@@ -11,6 +11,8 @@
 //! - [`pg`]: PostgreSQL wire protocol (v3.0/v3.2) codec and SQLSTATEs. Pure.
 //! - [`sql`]: SQL statements (parsed with libpg_query) classified by effect, and decided
 //!   against a workload's access rules for a target, with a decision cache. Pure.
+//! - [`mask`]: masking of result rows, COPY data, error texts and notifications by a
+//!   workload's mask rules for a target (column rules, content detectors). Pure.
 //! - [`proxy`]: accepts redirected connections, identifies them, relays. Adapter (sockets).
 //! - [`scope`]: which cgroups are intercepted and where the programs attach. Pure.
 //! - [`daemon`]: `agent run`, wiring all of the above; keeps the scope current.
@@ -23,6 +25,7 @@ pub mod daemon;
 pub mod exec;
 pub mod identity;
 pub mod intercept;
+pub mod mask;
 pub mod pg;
 pub mod policy;
 pub mod proxy;

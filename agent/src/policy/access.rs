@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use globset::{GlobBuilder, GlobMatcher};
 
+use super::mask::Masking;
 use super::model::SourceLocation;
 
 /// What a statement does, as far as the access rules are concerned. A statement has one
@@ -138,6 +139,9 @@ pub struct Access {
     pub deny: Vec<AccessRule>,
     pub approve: Vec<ApprovalRule>,
     pub functions: FunctionRules,
+    /// Masking of results, errors, notices and notifications (`mask`, `masking_key`,
+    /// `copy_out_masked`).
+    pub masking: Masking,
     /// The `[[workload.access]]` header.
     pub source: SourceLocation,
 }
@@ -300,7 +304,7 @@ impl FunctionPattern {
 
 /// One part of a pattern: a literal or a glob.
 #[derive(Clone)]
-struct Glob {
+pub(super) struct Glob {
     literal: Option<String>,
     matcher: Option<GlobMatcher>,
 }
@@ -308,7 +312,7 @@ struct Glob {
 impl Glob {
     const META: &'static [char] = &['*', '?', '[', ']', '{', '}', '\\'];
 
-    fn parse(part: &str, whole: &str) -> Result<Self, String> {
+    pub(super) fn parse(part: &str, whole: &str) -> Result<Self, String> {
         if part.is_empty() {
             return Err(format!("pattern `{whole}` has an empty part"));
         }
@@ -347,7 +351,7 @@ impl Glob {
         self.literal.is_some()
     }
 
-    fn matches(&self, s: &str) -> bool {
+    pub(super) fn matches(&self, s: &str) -> bool {
         match (&self.literal, &self.matcher) {
             (Some(literal), _) => literal == s,
             (None, Some(matcher)) => matcher.is_match(s),

@@ -5,13 +5,15 @@
 //!
 //! A policy directory holds `*.toml` files (non-recursive, read in name
 //! order), each with any number of `[[workload]]` and `[[target]]` tables; a workload may
-//! carry SQL access rules (`[[workload.access]]`, see [`Access`]) for its postgres targets.
+//! carry SQL access rules (`[[workload.access]]`, see [`Access`]) for its postgres targets,
+//! with masking rules for their results ([`Masking`]).
 //! Parsing is strict (unknown fields are errors) and every error found in
 //! every file is reported, each with its file, line and column. The schema is
 //! documented in `docs/policy-reference.md`.
 
 mod access;
 mod error;
+mod mask;
 mod model;
 mod pattern;
 mod schema;
@@ -23,6 +25,9 @@ pub use access::{
     Access, AccessRule, ApprovalRule, FunctionPattern, FunctionRules, ObjectPattern, Operation,
 };
 pub use error::{PolicyError, PolicyErrors};
+pub use mask::{
+    ColumnPattern, CopyOutMasked, Detector, MaskRule, MaskStrategy, Masking, NamePattern,
+};
 pub use model::{
     CredentialMode, Credentials, PolicySet, PostgresSettings, Protocol, SecretRef, SourceLocation,
     Target, TlsMode, TlsSettings, Workload, normalize_addr,

@@ -57,6 +57,31 @@ pub(crate) struct RawAccess {
     #[serde(default)]
     pub(crate) approve: Vec<Spanned<RawApprovalRule>>,
     pub(crate) functions: Option<Spanned<RawFunctions>>,
+    /// The key of the keyed hash of mask rules with strategy `hash`.
+    pub(crate) masking_key: Option<Spanned<RawSecret>>,
+    /// `"mask"` or `"refuse"`: a string, checked in validation (so that a typo gets the list).
+    pub(crate) copy_out_masked: Option<Spanned<String>>,
+    /// `mask = [...]` / `[[workload.access.mask]]`: masking rules.
+    #[serde(default)]
+    pub(crate) mask: Vec<Spanned<RawMaskRule>>,
+}
+
+/// A `mask` rule: by column (`columns`, `result_columns`) or by content (`detectors`,
+/// `patterns`), and a strategy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMaskRule {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) columns: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) result_columns: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Detector names, checked in validation (so that an unknown one gets the list).
+    pub(crate) detectors: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Regular expressions, compiled in validation.
+    pub(crate) patterns: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A strategy name, checked in validation.
+    pub(crate) strategy: Spanned<String>,
+    /// Strategy `partial` only.
+    pub(crate) keep_last: Option<Spanned<i64>>,
 }
 
 /// An `allow` rule.

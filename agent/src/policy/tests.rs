@@ -190,6 +190,16 @@ fn repo_example_policies_load() {
     assert_eq!(tls.mode, TlsMode::VerifyFull);
     assert!(tls.ca_file.is_some());
 
+    let masking = &set
+        .workload("nightly-chunker")
+        .unwrap()
+        .access_for("orders-db")
+        .unwrap()
+        .masking;
+    assert_eq!(masking.rules.len(), 4);
+    assert!(masking.key.is_some());
+    assert_eq!(masking.copy_out, CopyOutMasked::Mask);
+
     let reporting = set.target("reporting-db").unwrap();
     assert!(matches!(
         reporting.credentials.as_ref().unwrap().mode,
@@ -1505,4 +1515,264 @@ fn all_access_errors_are_collected() {
     let errors = errors(&[("w.toml", &text), ("t.toml", TARGET)]);
     let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, [8, 9, 10, 11], "{errors:#?}");
+}
+
+/// The 1-based column of the first `needle` in `line`.
+fn column_of(line: &str, needle: &str) -> usize {
+    line.find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in {line}"))
+        + 1
+}
+
+/// The only error of a [`with_access`] body made of `line` (on line 8), at the first
+/// `needle` of the line, containing `message`.
+fn mask_error(line: &str, needle: &str, message: &str) -> PolicyError {
+    access_error(&format!("{line}\n"), (8, column_of(line, needle)), message)
+}
+
+#[test]
+fn mask_rules_parse_into_the_model() {
+    let access = the_access(
+        r#"masking_key = { file = "/etc/chunk-agent/secrets/mask.key" }
+copy_out_masked = "refuse"
+mask = [
+  { name = "cards", columns = ["public.payments.card_number", "*.*.pan"], strategy = "partial", keep_last = 4 },
+  { result_columns = ["email*"], strategy = "hash" },
+  { name = "pii-in-text", detectors = ["card", "email", "ssn", "phone", "iban", "jwt", "api_key"], patterns = ["EMP-[0-9]{6}"], strategy = "redact" },
+  { columns = ["staging.*.ssn"], strategy = "null" },
+]
+"#,
+    );
+    let m = &access.masking;
+    assert_eq!(
+        m.key,
+        Some(SecretRef::File("/etc/chunk-agent/secrets/mask.key".into()))
+    );
+    assert_eq!(m.copy_out, CopyOutMasked::Refuse);
+    let names: Vec<&str> = m.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["cards", "mask[1]", "pii-in-text", "mask[3]"]);
+    assert_eq!(m.rules[0].source.line, 11);
+    assert_eq!(m.rules[3].source.line, 14);
+
+    let cards = &m.rules[0];
+    assert_eq!(cards.strategy, MaskStrategy::Partial { keep_last: 4 });
+    let columns: Vec<&str> = cards.columns.iter().map(ColumnPattern::as_str).collect();
+    assert_eq!(columns, ["public.payments.card_number", "*.*.pan"]);
+    assert!(cards.is_column_rule() && !cards.is_content_rule());
+    assert!(cards.covers_column("public", "payments", "card_number"));
+    assert!(cards.covers_column("archive", "old_cards", "pan"));
+    assert!(!cards.covers_column("public", "payments", "id"));
+    assert!(cards.covers_table("public", "payments"));
+
+    let aliases = &m.rules[1];
+    assert_eq!(aliases.strategy, MaskStrategy::Hash);
+    assert!(aliases.covers_result_column("email_lower"));
+    assert!(!aliases.covers_result_column("name"));
+
+    let pii = &m.rules[2];
+    assert_eq!(pii.detectors, Detector::ALL);
+    assert!(pii.is_content_rule() && !pii.is_column_rule());
+    assert!(pii.patterns[0].is_match("id EMP-123456"));
+    assert_eq!(m.rules[3].strategy, MaskStrategy::Null);
+    assert!(m.has_column_rules() && m.has_content_rules() && !m.is_empty());
+}
+
+#[test]
+fn mask_rules_may_be_written_as_arrays_of_tables() {
+    let access = the_access(
+        "masking_key = { env = \"MASK_KEY\" }\n\n[[workload.access.mask]]\nname = \"cards\"\n\
+         columns = [\"public.payments.card_number\"]\nstrategy = \"partial\"\n\n\
+         [[workload.access.mask]]\ndetectors = [\"email\"]\nstrategy = \"hash\"\n",
+    );
+    let m = &access.masking;
+    assert_eq!(m.key, Some(SecretRef::Env("MASK_KEY".into())));
+    assert_eq!(m.rules[0].name, "cards");
+    assert_eq!(m.rules[0].source.line, 10);
+    // `keep_last` defaults to 4.
+    assert_eq!(m.rules[0].strategy, MaskStrategy::Partial { keep_last: 4 });
+    assert_eq!(m.rules[1].name, "mask[1]");
+    assert_eq!(m.copy_out, CopyOutMasked::Mask);
+}
+
+#[test]
+fn masking_defaults_to_no_rule_no_key_and_masked_copies() {
+    let m = the_access("").masking;
+    assert!(m.is_empty() && m.key.is_none());
+    assert_eq!(m.copy_out, CopyOutMasked::Mask);
+    assert_eq!(m.copy_out.to_string(), "mask");
+}
+
+#[test]
+fn mask_strategies_are_checked() {
+    mask_error(
+        r#"mask = [{ columns = ["a.b.c"], strategy = "scramble" }]"#,
+        "\"scramble\"",
+        "unknown strategy `scramble` (strategies: redact, partial, hash, null)",
+    );
+    mask_error(
+        r#"mask = [{ columns = ["a.b.c"], strategy = "hash" }]"#,
+        "\"hash\"",
+        "strategy \"hash\" needs a key: add `masking_key = { file = \"...\" }`",
+    );
+    mask_error(
+        r#"mask = [{ columns = ["a.b.c"], strategy = "partial", keep_last = 0 }]"#,
+        "0 }",
+        "keep_last = 0 is out of range: it must be between 1 and 64",
+    );
+    mask_error(
+        r#"mask = [{ columns = ["a.b.c"], strategy = "partial", keep_last = 300 }]"#,
+        "300",
+        "keep_last = 300 is out of range",
+    );
+    mask_error(
+        r#"mask = [{ columns = ["a.b.c"], strategy = "redact", keep_last = 4 }]"#,
+        "4 }",
+        "`keep_last` only applies to strategy = \"partial\"",
+    );
+    mask_error(
+        r#"mask = [{ columns = ["a.b.c"] }]"#,
+        "{ columns",
+        "missing field `strategy`",
+    );
+}
+
+#[test]
+fn mask_rules_select_by_column_or_by_content() {
+    mask_error(
+        r#"mask = [{ name = "both", columns = ["a.b.c"], detectors = ["email"], strategy = "null" }]"#,
+        "{ name",
+        "mask rule `both` mixes column selectors (`columns`, `result_columns`) and content \
+         selectors (`detectors`, `patterns`): split it into two rules",
+    );
+    mask_error(
+        r#"mask = [{ strategy = "null" }]"#,
+        "{ strategy",
+        "mask rule `mask[0]` selects nothing",
+    );
+    mask_error(
+        r#"mask = [{ columns = [], strategy = "null" }]"#,
+        "[]",
+        "`columns = []` selects nothing",
+    );
+    mask_error(
+        r#"mask = [{ result_columns = ["a", "a"], strategy = "null" }]"#,
+        "\"a\"]",
+        "`a` is listed twice in `result_columns`",
+    );
+}
+
+#[test]
+fn mask_patterns_are_checked() {
+    mask_error(
+        r#"mask = [{ columns = ["payments.card"], strategy = "null" }]"#,
+        "\"payments.card\"",
+        "column pattern `payments.card` must have three parts, `schema.table.column`, e.g. \
+         `public.payments.card` or `*.payments.card`",
+    );
+    mask_error(
+        r#"mask = [{ columns = ["a.b.[c"], strategy = "null" }]"#,
+        "\"a.b.[c\"",
+        "invalid pattern `a.b.[c`",
+    );
+    mask_error(
+        r#"mask = [{ result_columns = ["e mail"], strategy = "null" }]"#,
+        "\"e mail\"",
+        "contains ' '",
+    );
+    mask_error(
+        r#"mask = [{ detectors = ["email", "passport"], strategy = "redact" }]"#,
+        "\"passport\"",
+        "unknown detector `passport` (detectors: card, email, ssn, phone, iban, jwt, api_key)",
+    );
+    mask_error(
+        r#"mask = [{ detectors = ["ssn", "ssn"], strategy = "redact" }]"#,
+        "\"ssn\"]",
+        "`ssn` is listed twice in `detectors`",
+    );
+    let e = mask_error(
+        r#"mask = [{ patterns = ["EMP-[0-9"], strategy = "redact" }]"#,
+        "\"EMP-",
+        "invalid regular expression `EMP-[0-9`: unclosed character class (at character 5)",
+    );
+    assert!(!e.message.contains('\n'), "{e}");
+    mask_error(
+        r#"mask = [{ patterns = ["[0-9]*"], strategy = "redact" }]"#,
+        "\"[0-9]*\"",
+        "regular expression `[0-9]*` can match the empty string",
+    );
+    mask_error(
+        r#"mask = [{ patterns = ["\\b"], strategy = "redact" }]"#,
+        "\"\\\\b\"",
+        "can match the empty string",
+    );
+    mask_error(
+        r#"mask = [{ patterns = ["[a&&b]"], strategy = "redact" }]"#,
+        "\"[a&&b]\"",
+        "never matches anything",
+    );
+}
+
+#[test]
+fn masking_key_and_copy_out_masked_are_checked() {
+    mask_error(
+        r#"masking_key = "s3cr3t-key-value""#,
+        "\"s3cr3t",
+        "inline secrets are not allowed: use masking_key = { file = \"...\" } or { env = \"...\" }",
+    );
+    mask_error(
+        r#"masking_key = { file = "mask.key" }"#,
+        "\"mask.key\"",
+        "secret file path `mask.key` must be absolute",
+    );
+    mask_error(
+        r#"masking_key = { file = "/k", env = "K" }"#,
+        "{ file",
+        "a secret reference takes exactly one of `file` or `env`, not both",
+    );
+    mask_error(
+        r#"copy_out_masked = "deny""#,
+        "\"deny\"",
+        "unknown copy_out_masked `deny`: use \"mask\" (mask the COPY data row by row) or \
+         \"refuse\"",
+    );
+    // An inline key never shows up in a message.
+    let text = with_access("masking_key = \"s3cr3t-key-value\"\n");
+    let errors = errors(&[("w.toml", &text), ("t.toml", TARGET)]);
+    assert!(errors.iter().all(|e| !e.message.contains("s3cr3t")));
+}
+
+#[test]
+fn mask_rule_names_share_the_access_tables_namespace() {
+    access_error(
+        "allow = [{ name = \"cards\", operations = [\"read\"] }]\n\
+         mask = [{ name = \"cards\", columns = [\"a.b.c\"], strategy = \"null\" }]\n",
+        (9, 18),
+        "rule name `cards` is already used in this access table (at w.toml:8)",
+    );
+    mask_error(
+        r#"mask = [{ name = "Cards", columns = ["a.b.c"], strategy = "null" }]"#,
+        "\"Cards\"",
+        "invalid rule name `Cards`",
+    );
+    mask_error(
+        r#"mask = [{ columns = ["a.b.c"], strategy = "null", tables = ["a.b"] }]"#,
+        "tables",
+        "unknown field `tables`",
+    );
+}
+
+#[test]
+fn all_mask_errors_are_collected() {
+    let text = with_access(
+        "copy_out_masked = \"x\"\n\
+         mask = [\n\
+         { columns = [\"bad\"], strategy = \"null\" },\n\
+         { detectors = [\"nope\"], strategy = \"hash\" },\n\
+         { patterns = [\"a*\"], strategy = \"partial\", keep_last = 99 },\n\
+         ]\n",
+    );
+    let errors = errors(&[("w.toml", &text), ("t.toml", TARGET)]);
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    // copy_out_masked; columns; detectors and the hash key; the pattern and keep_last.
+    assert_eq!(lines, [8, 10, 11, 11, 12, 12], "{errors:#?}");
 }

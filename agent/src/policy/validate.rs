@@ -6,12 +6,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use regex::Regex;
 use toml::Spanned;
 
 use super::access::{
     Access, AccessRule, ApprovalRule, FunctionPattern, FunctionRules, ObjectPattern, Operation,
 };
 use super::error::{PolicyError, PolicyErrors, SourceText};
+use super::mask::{
+    ColumnPattern, CopyOutMasked, Detector, MaskRule, MaskStrategy, Masking, NamePattern,
+};
 use super::model::{
     CredentialMode, Credentials, PolicySet, PostgresSettings, Protocol, SecretRef, SourceLocation,
     Target, TlsMode, TlsSettings, Workload, normalize_addr,
@@ -19,7 +23,7 @@ use super::model::{
 use super::pattern::CgroupPattern;
 use super::schema::{
     RawAccess, RawApprovalRule, RawCredentialMode, RawCredentials, RawFile, RawFunctions,
-    RawSecret, RawTarget, RawTls, RawWorkload,
+    RawMaskRule, RawSecret, RawTarget, RawTls, RawWorkload,
 };
 
 /// Maximum length of a workload or target name.
@@ -39,6 +43,9 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const MIN_APPROVAL_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default and maximum `keep_last` of a mask rule with strategy `partial`.
+const DEFAULT_KEEP_LAST: u8 = 4;
+const MAX_KEEP_LAST: u8 = 64;
 /// Bounds (inclusive) of the number of approvers of an approval rule.
 const MAX_APPROVERS: i64 = 10;
 /// Maximum length of an approver group name.
@@ -420,13 +427,31 @@ impl<'a> Validator<'a> {
         } else if !self.check_identifier(file, &raw.username, "credentials username") {
             ok = false;
         }
-        let password = match raw.password.get_ref() {
+        let password = self.secret_ref(file, &raw.password, "password");
+        let mode = self.credential_mode(file, raw);
+        match (password, mode) {
+            (Some(password), Some(mode)) if ok => Some(Credentials {
+                username: raw.username.get_ref().clone(),
+                password,
+                mode,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A secret reference written in field `field` (`{ file = "..." }` or `{ env = "..." }`).
+    fn secret_ref(
+        &mut self,
+        file: usize,
+        raw: &Spanned<RawSecret>,
+        field: &str,
+    ) -> Option<SecretRef> {
+        match raw.get_ref() {
             RawSecret::Inline => {
-                self.error(
-                    file,
-                    &raw.password,
-                    r#"inline secrets are not allowed: use password = { file = "..." } or { env = "..." }"#,
+                let message = format!(
+                    r#"inline secrets are not allowed: use {field} = {{ file = "..." }} or {{ env = "..." }}"#
                 );
+                self.error(file, raw, message);
                 None
             }
             RawSecret::Reference(r) => match (&r.file, &r.env) {
@@ -456,7 +481,7 @@ impl<'a> Validator<'a> {
                 (Some(_), Some(_)) => {
                     self.error(
                         file,
-                        &raw.password,
+                        raw,
                         "a secret reference takes exactly one of `file` or `env`, not both",
                     );
                     None
@@ -464,21 +489,12 @@ impl<'a> Validator<'a> {
                 (None, None) => {
                     self.error(
                         file,
-                        &raw.password,
+                        raw,
                         r#"a secret reference needs exactly one of `file` or `env`: { file = "..." } or { env = "..." }"#,
                     );
                     None
                 }
             },
-        };
-        let mode = self.credential_mode(file, raw);
-        match (password, mode) {
-            (Some(password), Some(mode)) if ok => Some(Credentials {
-                username: raw.username.get_ref().clone(),
-                password,
-                mode,
-            }),
-            _ => None,
         }
     }
 
@@ -745,6 +761,11 @@ impl<'a> Validator<'a> {
                 }),
         };
 
+        let masking = self.masking(file, a, &mut names).unwrap_or_else(|| {
+            ok = false;
+            Masking::default()
+        });
+
         ok.then_some(Access {
             target,
             search_path,
@@ -752,8 +773,245 @@ impl<'a> Validator<'a> {
             deny,
             approve,
             functions,
+            masking,
             source,
         })
+    }
+
+    /// The masking settings of an access table (`masking_key`, `copy_out_masked`, `mask`);
+    /// `None` after reporting errors. `names` holds the rule names of the table so far.
+    fn masking(
+        &mut self,
+        file: usize,
+        a: &RawAccess,
+        names: &mut HashMap<String, SourceLocation>,
+    ) -> Option<Masking> {
+        let mut ok = true;
+        let key = match &a.masking_key {
+            None => None,
+            Some(raw) => {
+                let key = self.secret_ref(file, raw, "masking_key");
+                ok &= key.is_some();
+                key
+            }
+        };
+        let copy_out = match &a.copy_out_masked {
+            None => CopyOutMasked::default(),
+            Some(written) => match written.get_ref().as_str() {
+                "mask" => CopyOutMasked::Mask,
+                "refuse" => CopyOutMasked::Refuse,
+                other => {
+                    let message = format!(
+                        "unknown copy_out_masked `{other}`: use \"mask\" (mask the COPY data row \
+                         by row) or \"refuse\" (deny COPY ... TO STDOUT when a mask rule applies \
+                         to what it copies)"
+                    );
+                    self.error(file, written, message);
+                    ok = false;
+                    CopyOutMasked::default()
+                }
+            },
+        };
+        let mut rules = Vec::new();
+        for (index, raw) in a.mask.iter().enumerate() {
+            match self.mask_rule(file, index, raw, a.masking_key.is_some(), names) {
+                Some(rule) => rules.push(rule),
+                None => ok = false,
+            }
+        }
+        ok.then_some(Masking {
+            rules,
+            key,
+            copy_out,
+        })
+    }
+
+    /// One `mask` rule (index `index` in its list); `has_key`: whether the access table has a
+    /// `masking_key` (valid or not: an invalid one is reported there).
+    fn mask_rule(
+        &mut self,
+        file: usize,
+        index: usize,
+        raw: &Spanned<RawMaskRule>,
+        has_key: bool,
+        names: &mut HashMap<String, SourceLocation>,
+    ) -> Option<MaskRule> {
+        let source = self.location(file, raw);
+        let r = raw.get_ref();
+        let mut ok = true;
+        let name = match &r.name {
+            Some(written) => {
+                ok &= self.claim_rule_name(file, written, names);
+                written.get_ref().clone()
+            }
+            None => format!("mask[{index}]"),
+        };
+
+        let columns = self.mask_list(
+            file,
+            r.columns.as_ref(),
+            "columns",
+            &mut ok,
+            ColumnPattern::parse,
+        );
+        let result_columns = self.mask_list(
+            file,
+            r.result_columns.as_ref(),
+            "result_columns",
+            &mut ok,
+            NamePattern::parse,
+        );
+        let detectors = self.mask_list(file, r.detectors.as_ref(), "detectors", &mut ok, |d| {
+            Detector::from_name(d).ok_or_else(|| {
+                let known = Detector::ALL.map(Detector::as_str).join(", ");
+                format!("unknown detector `{d}` (detectors: {known})")
+            })
+        });
+        let patterns = self.mask_list(file, r.patterns.as_ref(), "patterns", &mut ok, mask_pattern);
+
+        let by_column = r.columns.is_some() || r.result_columns.is_some();
+        let by_content = r.detectors.is_some() || r.patterns.is_some();
+        if by_column && by_content {
+            let message = format!(
+                "mask rule `{name}` mixes column selectors (`columns`, `result_columns`) and \
+                 content selectors (`detectors`, `patterns`): split it into two rules"
+            );
+            self.error(file, raw, message);
+            ok = false;
+        } else if !by_column && !by_content {
+            let message = format!(
+                "mask rule `{name}` selects nothing: give `columns` or `result_columns` (whole \
+                 values of those columns are masked), or `detectors` or `patterns` (what they \
+                 find in text values is masked)"
+            );
+            self.error(file, raw, message);
+            ok = false;
+        }
+
+        let strategy = match r.strategy.get_ref().as_str() {
+            "redact" => Some(MaskStrategy::Redact),
+            "null" => Some(MaskStrategy::Null),
+            "hash" => {
+                if !has_key {
+                    self.error(
+                        file,
+                        &r.strategy,
+                        "strategy \"hash\" needs a key: add `masking_key = { file = \"...\" }` \
+                         (or `{ env = \"...\" }`) to this [[workload.access]] table",
+                    );
+                    ok = false;
+                }
+                Some(MaskStrategy::Hash)
+            }
+            "partial" => match &r.keep_last {
+                None => Some(MaskStrategy::Partial {
+                    keep_last: DEFAULT_KEEP_LAST,
+                }),
+                Some(n) => match u8::try_from(*n.get_ref()) {
+                    Ok(keep_last) if (1..=MAX_KEEP_LAST).contains(&keep_last) => {
+                        Some(MaskStrategy::Partial { keep_last })
+                    }
+                    _ => {
+                        let message = format!(
+                            "keep_last = {} is out of range: it must be between 1 and \
+                             {MAX_KEEP_LAST}",
+                            n.get_ref()
+                        );
+                        self.error(file, n, message);
+                        None
+                    }
+                },
+            },
+            other => {
+                let known = MaskStrategy::NAMES.join(", ");
+                let message = format!("unknown strategy `{other}` (strategies: {known})");
+                self.error(file, &r.strategy, message);
+                None
+            }
+        };
+        if let (Some(keep_last), false) = (&r.keep_last, r.strategy.get_ref() == "partial") {
+            self.error(
+                file,
+                keep_last,
+                "`keep_last` only applies to strategy = \"partial\"",
+            );
+            ok = false;
+        }
+
+        match strategy {
+            Some(strategy) if ok => Some(MaskRule {
+                name,
+                columns,
+                result_columns,
+                detectors,
+                patterns,
+                strategy,
+                source,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A list of a mask rule (`columns`, `result_columns`, `detectors`, `patterns`): not
+    /// empty, no repeats, each item parsed by `parse`. Empty if absent.
+    fn mask_list<T>(
+        &mut self,
+        file: usize,
+        written: Option<&Spanned<Vec<Spanned<String>>>>,
+        field: &str,
+        ok: &mut bool,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        let Some(written) = written else {
+            return Vec::new();
+        };
+        if written.get_ref().is_empty() {
+            let message =
+                format!("`{field} = []` selects nothing: list what to mask, or remove `{field}`");
+            self.error(file, written, message);
+            *ok = false;
+        }
+        let mut seen = HashSet::new();
+        let mut items = Vec::new();
+        for item in written.get_ref() {
+            let value = item.get_ref();
+            if !seen.insert(value.as_str()) {
+                let message = format!("`{value}` is listed twice in `{field}`");
+                self.error(file, item, message);
+                *ok = false;
+                continue;
+            }
+            match parse(value) {
+                Ok(parsed) => items.push(parsed),
+                Err(message) => {
+                    self.error(file, item, message);
+                    *ok = false;
+                }
+            }
+        }
+        items
+    }
+
+    /// Checks a rule name and records it in `names` (the names of its access table); false
+    /// (and an error) if it is invalid or already used.
+    fn claim_rule_name(
+        &mut self,
+        file: usize,
+        written: &Spanned<String>,
+        names: &mut HashMap<String, SourceLocation>,
+    ) -> bool {
+        let name = written.get_ref();
+        if !self.check_name(file, written, "rule") {
+            return false;
+        }
+        if let Some(first) = names.get(name) {
+            let message =
+                format!("rule name `{name}` is already used in this access table (at {first})");
+            self.error(file, written, message);
+            return false;
+        }
+        names.insert(name.clone(), self.location(file, written));
+        true
     }
 
     fn search_path(
@@ -806,19 +1064,8 @@ impl<'a> Validator<'a> {
         let mut ok = true;
         let name = match parts.name {
             Some(written) => {
-                let name = written.get_ref().clone();
-                if !self.check_name(file, written, "rule") {
-                    ok = false;
-                } else if let Some(first) = names.get(&name) {
-                    let message = format!(
-                        "rule name `{name}` is already used in this access table (at {first})"
-                    );
-                    self.error(file, written, message);
-                    ok = false;
-                } else {
-                    names.insert(name.clone(), self.location(file, written));
-                }
-                name
+                ok &= self.claim_rule_name(file, written, names);
+                written.get_ref().clone()
             }
             None => format!("{}[{}]", parts.kind, parts.index),
         };
@@ -1073,6 +1320,38 @@ struct RuleParts<'r> {
     name: Option<&'r Spanned<String>>,
     operations: &'r Spanned<Vec<Spanned<String>>>,
     tables: Option<&'r Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A custom mask pattern: a regular expression (Rust `regex` syntax) whose every match is at
+/// least one character long.
+fn mask_pattern(pattern: &str) -> Result<Regex, String> {
+    let hir = regex_syntax::Parser::new().parse(pattern).map_err(|e| {
+        let (kind, column) = match &e {
+            regex_syntax::Error::Parse(e) => (e.kind().to_string(), e.span().start.column),
+            regex_syntax::Error::Translate(e) => (e.kind().to_string(), e.span().start.column),
+            other => (first_line(&other.to_string()).to_string(), 1),
+        };
+        format!("invalid regular expression `{pattern}`: {kind} (at character {column})")
+    })?;
+    match hir.properties().minimum_len() {
+        None => Err(format!(
+            "regular expression `{pattern}` never matches anything"
+        )),
+        Some(0) => Err(format!(
+            "regular expression `{pattern}` can match the empty string: make every match at \
+             least one character long (e.g. `x+` rather than `x*`)"
+        )),
+        Some(_) => Regex::new(pattern).map_err(|e| {
+            format!(
+                "invalid regular expression `{pattern}`: {}",
+                first_line(&e.to_string())
+            )
+        }),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
 }
 
 /// `[a-z0-9][a-z0-9_-]{0,47}`
