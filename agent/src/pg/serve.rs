@@ -440,6 +440,22 @@ async fn open_session(
             None,
         ));
     };
+    // Masking rules are parsed but not applied to results yet: a session they cover is refused
+    // rather than served unmasked (fail closed).
+    let access = shared.access(&identity.workload, &target.name);
+    if access.access().is_some_and(|a| !a.masking.rules.is_empty()) {
+        return Err((
+            Failure::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "workload {} has masking rules for target {}, and this agent version does not \
+                     apply masking yet: the session is refused rather than served unmasked",
+                    identity.workload, target.name
+                ),
+            ),
+            None,
+        ));
+    }
     let endpoint = shared
         .endpoint(target, facts.original_destination)
         .map_err(|e| (Failure::new(e.sqlstate(), e.to_string()), None))?;
