@@ -229,8 +229,14 @@ mod tests {
              addresses = [\"127.0.0.1:5432\", \"[::1]:5432\"]\n\
              \n[target.tls]\nmode = \"disable\"\n\
              \n[target.credentials]\nmode = \"static\"\nusername = \"chunker\"\n\
-             password = { file = \"/s/pw\" }\n"
+             password = { file = \"/s/pw\" }\n\
+             \n[[workload.access]]\ntarget = \"db\"\n"
+                .to_string()
+                + PERMISSIVE_ACCESS
+                + "\n"
         );
+        policy.access = None;
+        assert!(!policy.to_toml().contains("[[workload.access]]"));
         policy.database = Some("orders".into());
         policy.allow_replication = Some(true);
         policy.tls = UpstreamTls::VerifyFull {
