@@ -1,10 +1,9 @@
 //! `C` Close: `Byte1 'S'|'P', String name`.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::TargetKind;
 use crate::pg::codec::CodecError;
-use crate::pg::codec::buf::{Reader, put_frame, put_str};
 
 /// Closes a prepared statement or portal (evict any per-statement decision cached for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,19 +17,13 @@ impl Close {
     pub const TAG: u8 = b'C';
 
     pub(crate) fn decode(body: &Bytes) -> Result<Self, CodecError> {
-        let mut r = Reader::new("Close", body);
-        let kind = TargetKind::read(&mut r)?;
-        let name = r.string()?;
-        r.finish()?;
+        let (kind, name) = TargetKind::decode_target("Close", body)?;
         Ok(Self { kind, name })
     }
 
     /// Appends the message.
     pub fn encode(&self, out: &mut BytesMut) {
-        put_frame(out, Self::TAG, |out| {
-            out.put_u8(self.kind.byte());
-            put_str(out, &self.name);
-        });
+        self.kind.encode_target(Self::TAG, &self.name, out);
     }
 }
 

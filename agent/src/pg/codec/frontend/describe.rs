@@ -30,6 +30,26 @@ impl TargetKind {
             other => Err(r.error(format!("invalid target type {other:#04x}"))),
         }
     }
+
+    /// The body shared by Describe and Close: `Byte1 'S'|'P', String name`.
+    pub(crate) fn decode_target(
+        message_type: &'static str,
+        body: &Bytes,
+    ) -> Result<(Self, String), CodecError> {
+        let mut r = Reader::new(message_type, body);
+        let kind = Self::read(&mut r)?;
+        let name = r.string()?;
+        r.finish()?;
+        Ok((kind, name))
+    }
+
+    /// Appends a Describe or Close message (`tag`) naming `name`.
+    pub(crate) fn encode_target(self, tag: u8, name: &str, out: &mut BytesMut) {
+        put_frame(out, tag, |out| {
+            out.put_u8(self.byte());
+            put_str(out, name);
+        });
+    }
 }
 
 /// Asks for a description of a statement (ParameterDescription + RowDescription/NoData) or a
@@ -45,19 +65,13 @@ impl Describe {
     pub const TAG: u8 = b'D';
 
     pub(crate) fn decode(body: &Bytes) -> Result<Self, CodecError> {
-        let mut r = Reader::new("Describe", body);
-        let kind = TargetKind::read(&mut r)?;
-        let name = r.string()?;
-        r.finish()?;
+        let (kind, name) = TargetKind::decode_target("Describe", body)?;
         Ok(Self { kind, name })
     }
 
     /// Appends the message.
     pub fn encode(&self, out: &mut BytesMut) {
-        put_frame(out, Self::TAG, |out| {
-            out.put_u8(self.kind.byte());
-            put_str(out, &self.name);
-        });
+        self.kind.encode_target(Self::TAG, &self.name, out);
     }
 }
 
