@@ -40,6 +40,15 @@ pub struct UpstreamStartup {
     pub unrecognized_options: Vec<String>,
 }
 
+impl UpstreamStartup {
+    /// Logs in as `role` instead (a just-in-time role made after the startup was decided).
+    pub fn set_login_role(&mut self, role: &str) {
+        if let Some((_, user)) = self.params.iter_mut().find(|(k, _)| k == "user") {
+            *user = role.to_owned();
+        }
+    }
+}
+
 /// Why a startup is refused; sent to the client as a FATAL ErrorResponse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandshakeRefusal {
@@ -222,6 +231,16 @@ mod tests {
         let up =
             upstream_startup(&params(&[("user", "root"), ("database", "app")]), &ctx()).unwrap();
         assert_eq!(get(&up, "user"), Some("chunker"));
+        assert_eq!(get(&up, "database"), Some("app"));
+        assert_eq!(up.params.iter().filter(|(k, _)| k == "user").count(), 1);
+    }
+
+    #[test]
+    fn a_later_login_role_replaces_the_user_only() {
+        let mut up =
+            upstream_startup(&params(&[("user", "u"), ("database", "app")]), &ctx()).unwrap();
+        up.set_login_role("jit_nightly_01");
+        assert_eq!(get(&up, "user"), Some("jit_nightly_01"));
         assert_eq!(get(&up, "database"), Some("app"));
         assert_eq!(up.params.iter().filter(|(k, _)| k == "user").count(), 1);
     }

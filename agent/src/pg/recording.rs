@@ -15,7 +15,7 @@ use std::{
 };
 
 use super::{
-    codec::{BackendMessage, Caps, FrontendMessage, decode_backend},
+    codec::{BackendMessage, FrontendMessage, decode_backend_frame},
     gate::Judged,
     session::RequestId,
 };
@@ -209,7 +209,7 @@ impl SessionRecording {
                 pending.bytes += frame.len() as u64;
             }
             b'd' => pending.bytes += frame.len() as u64,
-            b'T' | b'C' | b'E' => match decode_frame(frame) {
+            b'T' | b'C' | b'E' => match decode_backend_frame(frame) {
                 Some(BackendMessage::RowDescription(rd)) => {
                     pending.columns = rd.fields.iter().map(|f| f.name.clone()).collect();
                 }
@@ -238,9 +238,4 @@ impl SessionRecording {
         }
         Ok(())
     }
-}
-
-fn decode_frame(frame: &[u8]) -> Option<BackendMessage> {
-    let mut buf = bytes::BytesMut::from(frame);
-    decode_backend(&mut buf, &Caps::default()).ok().flatten()
 }

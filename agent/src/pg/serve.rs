@@ -40,7 +40,7 @@ use super::{
             Authentication, BackendKeyData, ErrorResponse, NegotiateProtocolVersion, ReadyForQuery,
             Severity, TransactionStatus,
         },
-        decode_backend, decode_frontend, decode_startup, peek_frame_capped,
+        decode_backend_frame, decode_frontend, decode_startup, peek_frame_capped,
         startup::{Startup, encode_encryption_refused},
     },
     ephemeral,
@@ -295,13 +295,13 @@ pub async fn serve(
                 connection_id,
                 facts,
                 identity,
-                &opened.login.role,
+                &opened.role,
                 &opened.database,
             ));
             let session_id = record::new_session_id(connection_id, SystemTime::now());
             let mut header =
                 record::Header::from_connection(&session_id, connection_id, facts, identity);
-            header.upstream_role = Some(opened.login.role.clone());
+            header.upstream_role = Some(opened.role.clone());
             header.target.database = Some(opened.database.clone());
             let recording = match shared.recording.start(header) {
                 Ok(recording) => Some(recording),
@@ -323,7 +323,7 @@ pub async fn serve(
                             &format!("the chunk agent cannot record this session: {e}"),
                         )
                         .await;
-                        if let Some(role) = opened.login.ephemeral {
+                        if let Some(role) = opened.ephemeral {
                             drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
                         }
                         return (Transfer::default(), Some(format!("recording: {e}")));
@@ -375,7 +375,7 @@ pub async fn serve(
                     )),
                 }
             }
-            if let Some(role) = opened.login.ephemeral {
+            if let Some(role) = opened.ephemeral {
                 drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
             }
             (transfer, error)
@@ -415,7 +415,10 @@ async fn forward_cancel(shared: &PgShared, target: &Target, key: &ClientKey) -> 
 /// A logged-in upstream session and what the client must be told about it.
 struct Opened {
     session: super::upstream::Session,
-    login: Login,
+    /// The role the session runs as.
+    role: String,
+    /// The just-in-time role to drop when the session ends.
+    ephemeral: Option<EphemeralRole>,
     database: String,
     unrecognized_options: Vec<String>,
 }
@@ -472,8 +475,9 @@ async fn open_session(
             None,
         )
     };
-    // The database is needed before the login, for just-in-time roles.
-    let probe = handshake::upstream_startup(
+    // Decided before anything is created upstream: a refused startup makes no role. The
+    // database is needed before the login, for just-in-time roles.
+    let mut plan = handshake::upstream_startup(
         &startup.params,
         &handshake::HandshakeContext {
             workload: &identity.workload,
@@ -484,7 +488,11 @@ async fn open_session(
         },
     )
     .map_err(|r| (Failure::new(r.sqlstate(), r.to_string()), None))?;
-    let login = match &credentials.mode {
+    let Login {
+        role,
+        secret,
+        ephemeral,
+    } = match &credentials.mode {
         CredentialMode::Static => Login {
             role: credentials.username.clone(),
             secret: secrets::resolve(&credentials.password).map_err(secret_error)?,
@@ -501,7 +509,7 @@ async fn open_session(
                 group_role,
                 *ttl,
                 &identity.workload,
-                &probe.database,
+                &plan.database,
             )
             .await
             .map_err(|e| {
@@ -510,47 +518,34 @@ async fn open_session(
             })?
         }
     };
-    let plan = match handshake::upstream_startup(
-        &startup.params,
-        &handshake::HandshakeContext {
-            workload: &identity.workload,
-            target: &target.name,
-            login_role: &login.role,
-            database: pg.database.as_deref(),
-            allow_replication: pg.allow_replication,
-        },
-    ) {
-        Ok(plan) => plan,
-        Err(r) => return Err((Failure::new(r.sqlstate(), r.to_string()), login.ephemeral)),
-    };
-    let auth = UpstreamAuth::new(
-        login.role.clone(),
-        Secret::new(login.secret.expose().to_owned()),
-    );
-    match endpoint.login(plan.params, &login.role, auth).await {
-        Ok(session) if unjudgeable_setting(&session.parameters).is_some() => {
-            let (name, value) = unjudgeable_setting(&session.parameters).unwrap_or_default();
-            session.terminate().await;
-            Err((
-                Failure::new(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
-                    format!(
-                        "the chunk agent judges SQL as UTF8 text with standard_conforming_strings \
-                         on; this session has {name} = {value}"
+    plan.set_login_role(&role);
+    let auth = UpstreamAuth::new(role.clone(), secret);
+    match endpoint.login(plan.params, &role, auth).await {
+        Ok(session) => match unjudgeable_setting(&session.parameters) {
+            Some((name, value)) => {
+                session.terminate().await;
+                Err((
+                    Failure::new(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        format!(
+                            "the chunk agent judges SQL as UTF8 text with \
+                             standard_conforming_strings on; this session has {name} = {value}"
+                        ),
                     ),
-                ),
-                login.ephemeral,
-            ))
-        }
-        Ok(session) => Ok(Opened {
-            session,
-            login,
-            database: plan.database,
-            unrecognized_options: plan.unrecognized_options,
-        }),
+                    ephemeral,
+                ))
+            }
+            None => Ok(Opened {
+                session,
+                role,
+                ephemeral,
+                database: plan.database,
+                unrecognized_options: plan.unrecognized_options,
+            }),
+        },
         Err(e) => {
             report_upstream_failure(audit, connection_id, facts, identity, &e);
-            Err((Failure::new(e.sqlstate(), e.to_string()), login.ephemeral))
+            Err((Failure::new(e.sqlstate(), e.to_string()), ephemeral))
         }
     }
 }
@@ -1040,7 +1035,7 @@ async fn server_to_client(
                 }
                 let frame = &buf[complete..complete + frame_len];
                 let body = &frame[HEADER_LEN..];
-                if header.tag == b'S' && !parameter_is_judgeable(body) {
+                if header.tag == b'S' && !parameter_is_judgeable(frame) {
                     return Err(
                         "upstream side: the session switched to a setting under which SQL text \
                          cannot be judged (client_encoding or standard_conforming_strings)"
@@ -1123,13 +1118,9 @@ async fn server_to_client(
 }
 
 /// Whether a ParameterStatus body (`name\0value\0`) leaves SQL text judgeable.
-fn parameter_is_judgeable(body: &[u8]) -> bool {
-    let mut parts = body.split(|b| *b == 0);
-    match (parts.next(), parts.next()) {
-        (Some(name), Some(value)) => setting_is_judgeable(
-            &String::from_utf8_lossy(name),
-            &String::from_utf8_lossy(value),
-        ),
+fn parameter_is_judgeable(frame: &[u8]) -> bool {
+    match decode_backend_frame(frame) {
+        Some(BackendMessage::ParameterStatus(p)) => setting_is_judgeable(&p.name, &p.value),
         _ => true,
     }
 }
@@ -1137,9 +1128,8 @@ fn parameter_is_judgeable(body: &[u8]) -> bool {
 /// Re-encodes the ErrorResponse `frame` (raised by a gate `DO` block) with only the denial's
 /// fields: the context, file and line fields describe the block, not the client's statement.
 fn trim_denial(frame: &[u8], out: &mut BytesMut) {
-    let mut input = BytesMut::from(frame);
-    match decode_backend(&mut input, &Caps::default()) {
-        Ok(Some(BackendMessage::ErrorResponse(mut error))) => {
+    match decode_backend_frame(frame) {
+        Some(BackendMessage::ErrorResponse(mut error)) => {
             error
                 .fields
                 .retain(|(code, _)| gate::keeps_denial_field(*code));

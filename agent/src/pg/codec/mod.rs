@@ -43,7 +43,7 @@ pub mod startup;
 #[cfg(test)]
 mod test_util;
 
-pub use backend::{BackendMessage, decode_backend};
+pub use backend::{BackendMessage, decode_backend, decode_backend_frame};
 pub use caps::Caps;
 pub use error::CodecError;
 pub use frame::{FrameHeader, HEADER_LEN, peek_frame, peek_frame_capped};

@@ -135,6 +135,17 @@ fn spec(tag: u8, caps: &Caps) -> Option<(&'static str, Limits)> {
     })
 }
 
+/// Decodes one complete server frame (tag, length, body) that a relay has already delimited,
+/// for the few messages it must read; `None` if it is not exactly one valid message. Copies the
+/// frame: for rare messages, not for the row stream.
+pub fn decode_backend_frame(frame: &[u8]) -> Option<BackendMessage> {
+    let mut buf = BytesMut::from(frame);
+    match decode_backend(&mut buf, &Caps::default()) {
+        Ok(Some(msg)) if buf.is_empty() => Some(msg),
+        _ => None,
+    }
+}
+
 /// Decodes one server message from the front of `buf`.
 ///
 /// `Ok(None)`: more bytes are needed (nothing consumed). An unknown tag fails as soon as its
