@@ -290,6 +290,34 @@ pub fn statement_decision(
     event
 }
 
+/// Values masked in the results of one statement (`request`: the client request they answer;
+/// `None` for a notice or notification outside any request): which rules fired, where, how
+/// many values. Never a value.
+pub fn values_masked(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    request: Option<u64>,
+    counts: &[crate::mask::MaskCount],
+) -> Value {
+    let mut event = connection_base(
+        "values-masked",
+        "success",
+        &["access", "info"],
+        connection_id,
+        facts,
+    );
+    event["event"]["category"] = json!(["database"]);
+    event["chunk"]["workload"] = json!(id.workload);
+    event["chunk"]["target"] = json!(id.target);
+    event["chunk"]["masking"] = json!({
+        "request": request,
+        "total": counts.iter().map(|c| c.count).sum::<u64>(),
+        "rules": counts,
+    });
+    event
+}
+
 /// Totals of a relayed connection when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Transfer {
@@ -1323,6 +1351,18 @@ mod tests {
             connection_closed(13, &f, Some("w"), Transfer::default(), None),
             connection_closed(14, &f, None, Transfer::default(), Some("reset")),
             session_recorded(15, &f, &id, &finished),
+            values_masked(
+                17,
+                &f,
+                &id,
+                Some(3),
+                &[crate::mask::MaskCount {
+                    rule: "cards".into(),
+                    site: "column public.payments.card".into(),
+                    found: "value",
+                    count: 2,
+                }],
+            ),
             recording_failed(16, &f, &id, "s", "No space left on device", true),
         ]
     }

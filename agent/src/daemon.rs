@@ -19,7 +19,12 @@ use crate::{
     audit::{self, AuditLog},
     cgroup::{self, Cgroup2, CgroupError},
     intercept::{Attachment, InterceptError, Interceptor},
-    pg::{cancel::CancelRegistry, reaper, recording::Recording, serve::PgShared, tls::TlsError},
+    pg::{
+        cancel::CancelRegistry,
+        reaper,
+        recording::Recording,
+        serve::{PgSetupError, PgShared},
+    },
     policy::PolicySet,
     proxy::{self, Generation, Proxy},
     scope,
@@ -78,7 +83,7 @@ pub enum RunError {
         source: std::io::Error,
     },
     #[error("upstream TLS settings: {0}")]
-    Tls(#[from] TlsError),
+    PgSetup(#[from] PgSetupError),
     #[error("signal handling: {0}")]
     Signal(std::io::Error),
 }

@@ -357,28 +357,6 @@ fn poll_admin_sql(pg: &PgServer, sql: &str, expected: &str, timeout: Duration) -
 // ------------------------------------------------------------------------------------------
 
 #[test]
-fn masking_rules_not_yet_applied_refuse_the_session_instead_of_leaking() -> Result<()> {
-    let f = Fixture::start_with(Setup::default(), |policy, _| {
-        policy.access = Some(format!(
-            "{}\nmask = [{{ name = \"cards\", columns = [\"public.items.card\"], strategy = \"partial\" }}]",
-            agent_tests::policy::PERMISSIVE_ACCESS
-        ));
-    })?;
-    let out = f.psql("127.0.0.1", &["select 1"])?;
-    ensure!(
-        !out.status.success(),
-        "served despite masking rules: {}",
-        out.describe()
-    );
-    ensure!(
-        out.stderr_text().contains("does not apply masking yet"),
-        "{}",
-        out.describe()
-    );
-    Ok(())
-}
-
-#[test]
 fn psql_gets_injected_credentials_without_a_password() -> Result<()> {
     let f = Fixture::start()?;
     for host in ["127.0.0.1", "::1"] {

@@ -24,6 +24,12 @@ struct Setup {
 }
 
 fn setup() -> Result<Setup> {
+    setup_with("", "")
+}
+
+/// `access`: more lines of the access table; `workload`: lines of a `[workload.recording]`
+/// table (none when empty).
+fn setup_with(access: &str, recording: &str) -> Result<Setup> {
     let pg = PgServer::start(PgOptions {
         auth: PgAuth::Scram,
         ..PgOptions::default()
@@ -42,11 +48,13 @@ fn setup() -> Result<Setup> {
         "chunker",
         &secret.path(),
     );
-    policy.access = Some(
-        "allow = [{ name = \"read-items\", operations = [\"read\"], tables = [\"public.items\"] }]"
-            .into(),
-    );
+    policy.access = Some(format!(
+        "allow = [{{ name = \"read-items\", operations = [\"read\"], tables = [\"public.items\"] }}]\n{access}"
+    ));
     let mut toml = policy.to_toml();
+    if !recording.is_empty() {
+        toml.push_str(&format!("\n[workload.recording]\n{recording}\n"));
+    }
     // A declared workload that never runs: `agent report` lists it as an identity to retire.
     toml.push_str(&format!(
         "\n[[workload]]\nname = \"itest-idle\"\ntargets = [\"{TARGET}\"]\n\n\
@@ -195,6 +203,72 @@ fn an_unwritable_recording_directory_refuses_the_session_by_default() -> Result<
         "{}",
         out.describe()
     );
+    s.agent.wait_for_event(
+        |e| action_of(e) == "recording-failed",
+        Duration::from_secs(10),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn policy_keeps_bind_values_and_masked_rows_and_can_continue_unrecorded() -> Result<()> {
+    let s = setup_with(
+        "mask = [{ name = \"labels\", columns = [\"public.items.label\"], strategy = \"redact\" }]",
+        "bind_values = \"keep\"\nresult_rows = 1\non_error = \"continue\"",
+    )?;
+    // psycopg binds the parameter server-side (extended protocol).
+    let script = format!(
+        "import psycopg\n\
+         with psycopg.connect(host='127.0.0.1', port={}, user='jobuser', dbname='postgres') as c:\n\
+         \x20   print(c.execute('select id, label from items where label <> %s order by id', ['{LITERAL}']).fetchall())\n",
+        s.pg.port()
+    );
+    let out = s.agent.exec(WORKLOAD, &["python3", "-c", &script])?;
+    ensure!(out.status.success(), "{}", out.describe());
+    ensure!(
+        out.stdout_text().contains("[REDACTED]"),
+        "{}",
+        out.describe()
+    );
+    wait_recorded(&s.agent)?;
+    let file = s
+        .agent
+        .recordings()
+        .into_iter()
+        .next()
+        .context("a recording")?;
+    let text = std::fs::read_to_string(&file)?;
+    // The policy keeps bind values: the parameter is in the recording.
+    ensure!(text.contains(LITERAL), "bind value not kept:\n{text}");
+    // One result row is kept, as the job received it: masked.
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"type\":\"rows\""))
+        .collect();
+    ensure!(rows.len() == 1, "one rows entry expected:\n{text}");
+    ensure!(
+        rows[0].contains("[REDACTED]") && !rows[0].contains("\"one\""),
+        "{}",
+        rows[0]
+    );
+    ensure!(
+        !rows[0].contains("\"two\""),
+        "only result_rows = 1 row: {}",
+        rows[0]
+    );
+    let replay = run(agent_cmd()
+        .args(["replay", "--instant", "--data-dir"])
+        .arg(s.agent.data_dir())
+        .arg(file.file_stem().context("stem")?))?;
+    ensure!(replay.status.success(), "{}", replay.describe());
+
+    // on_error = "continue": a recording that cannot be written lets the session run, with
+    // an audit event.
+    let sessions = s.agent.data_dir().join("sessions");
+    std::fs::remove_dir_all(&sessions)?;
+    std::fs::write(&sessions, "not a directory")?;
+    let out = psql_job(&s, "select count(*) from items")?;
+    ensure!(out.status.success(), "{}", out.describe());
     s.agent.wait_for_event(
         |e| action_of(e) == "recording-failed",
         Duration::from_secs(10),

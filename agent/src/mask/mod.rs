@@ -262,6 +262,16 @@ pub enum MaskError {
     CopyTruncated,
     #[error("COPY statement: {0}")]
     CopyStatement(String),
+    #[error(
+        "the columns of this result are unknown to the agent (its statement was never \
+         described): mask rules apply to this session, so the result is withheld"
+    )]
+    UnknownColumns,
+    #[error(
+        "COPY TO STDOUT of column `{column}`, which mask rule `{rule}` covers, is refused by \
+         the policy (copy_out_masked = \"refuse\")"
+    )]
+    CopyRefused { rule: String, column: String },
 }
 
 impl From<CodecError> for MaskError {

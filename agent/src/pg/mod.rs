@@ -22,6 +22,7 @@ pub mod codec;
 pub mod ephemeral;
 pub mod gate;
 pub mod handshake;
+pub mod masking;
 pub mod reaper;
 pub mod recording;
 pub mod serve;

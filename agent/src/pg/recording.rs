@@ -6,7 +6,7 @@
 //! [`RequestId`]) and writes the result when the request completes.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     io,
     os::unix::fs::{DirBuilderExt, PermissionsExt},
     path::{Path, PathBuf},
@@ -19,9 +19,11 @@ use super::{
     gate::Judged,
     session::RequestId,
 };
+use crate::mask::MaskCount;
+use crate::policy::{RecordingFailure, RecordingSettings, Values};
 use crate::record::{
     self, DecisionEntry, Finished, Limits, OnError, Param, RecordError, Recorder, ResultEntry,
-    StatementEntry, format::ErrorInfo,
+    RowsEntry, StatementEntry, format::ErrorInfo,
 };
 
 /// Where sessions are recorded, and which recordings are still being written (retention must
@@ -58,16 +60,34 @@ impl Recording {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts the recording of a session.
-    pub fn start(&self, header: record::Header) -> Result<SessionRecording, RecordError> {
+    /// What a failed recording of a workload with `settings` does: the policy's choice, else
+    /// the agent's.
+    pub fn on_error(&self, settings: &RecordingSettings) -> OnError {
+        match settings.on_error {
+            Some(RecordingFailure::FailClosed) => OnError::FailClosed,
+            Some(RecordingFailure::Continue) => OnError::Continue,
+            None => self.on_error,
+        }
+    }
+
+    /// Starts the recording of a session of a workload with `settings`.
+    pub fn start(
+        &self,
+        header: record::Header,
+        settings: &RecordingSettings,
+    ) -> Result<SessionRecording, RecordError> {
         let session = header.session.clone();
         self.lock().insert(session.clone());
-        match Recorder::create(&self.sessions_dir, header, self.limits, self.on_error) {
+        let on_error = self.on_error(settings);
+        match Recorder::create(&self.sessions_dir, header, self.limits, on_error) {
             Ok(recorder) => Ok(SessionRecording {
                 recorder,
                 portals: HashMap::new(),
                 pending: HashMap::new(),
                 current: None,
+                keep_params: settings.bind_values == Values::Keep,
+                keep_literals: settings.sql_literals == Values::Keep,
+                result_rows: settings.result_rows as usize,
             }),
             Err(e) => {
                 self.lock().remove(&session);
@@ -98,6 +118,10 @@ struct Pending {
     columns: Vec<String>,
     command: Option<String>,
     error: Option<ErrorInfo>,
+    /// Values masked, per site (e.g. `column public.t.email`).
+    masked: BTreeMap<String, u64>,
+    /// The first rows, as sent to the client, when the policy records rows.
+    kept_rows: Vec<Vec<Option<String>>>,
 }
 
 /// One session's recorder and bookkeeping. Bounded: at most one pending entry per pending
@@ -109,6 +133,10 @@ pub struct SessionRecording {
     pending: HashMap<RequestId, Pending>,
     /// The seq of the client message being forwarded (for the requests it produces).
     current: Option<u64>,
+    /// Policy: bind values and SQL literals kept; result rows recorded per statement.
+    keep_params: bool,
+    keep_literals: bool,
+    result_rows: usize,
 }
 
 impl SessionRecording {
@@ -125,16 +153,16 @@ impl SessionRecording {
     ) -> Result<(), RecordError> {
         self.current = None;
         let entry = match msg {
-            FrontendMessage::Query(q) => StatementEntry::new("Query", &q.sql, false),
+            FrontendMessage::Query(q) => StatementEntry::new("Query", &q.sql, self.keep_literals),
             FrontendMessage::Parse(p) => {
-                StatementEntry::new("Parse", &p.query, false).with_name(&p.name)
+                StatementEntry::new("Parse", &p.query, self.keep_literals).with_name(&p.name)
             }
             FrontendMessage::Bind(b) => StatementEntry::without_sql("Bind")
                 .with_name(&b.statement)
                 .with_params(
                     b.params
                         .iter()
-                        .map(|v| Param::from_wire(v.as_deref(), false))
+                        .map(|v| Param::from_wire(v.as_deref(), self.keep_params))
                         .collect(),
                 ),
             FrontendMessage::Execute(e) => {
@@ -187,12 +215,24 @@ impl SessionRecording {
                     columns: Vec::new(),
                     command: None,
                     error: None,
+                    masked: BTreeMap::new(),
+                    kept_rows: Vec::new(),
                 },
             );
         }
     }
 
-    /// A server frame answering request `id`; writes the result when `completes`.
+    /// Values of request `id`'s result masked (before its completing frame is recorded).
+    pub fn masked(&mut self, id: RequestId, counts: &[MaskCount]) {
+        if let Some(pending) = self.pending.get_mut(&id) {
+            for c in counts {
+                *pending.masked.entry(c.site.clone()).or_insert(0) += c.count;
+            }
+        }
+    }
+
+    /// A server frame answering request `id` (as sent to the client: after masking); writes
+    /// the result (and the rows the policy keeps) when `completes`.
     pub fn server_frame(
         &mut self,
         id: RequestId,
@@ -207,6 +247,13 @@ impl SessionRecording {
             b'D' => {
                 pending.rows += 1;
                 pending.bytes += frame.len() as u64;
+                if pending.kept_rows.len() < self.result_rows
+                    && let Some(BackendMessage::DataRow(row)) = decode_backend_frame(frame)
+                {
+                    pending
+                        .kept_rows
+                        .push(row.values().map(|v| v.map(value_text)).collect());
+                }
             }
             b'd' => pending.bytes += frame.len() as u64,
             b'T' | b'C' | b'E' => match decode_backend_frame(frame) {
@@ -225,6 +272,13 @@ impl SessionRecording {
             _ => {}
         }
         if completes && let Some(done) = self.pending.remove(&id) {
+            if !done.kept_rows.is_empty() {
+                self.recorder.record_rows(RowsEntry {
+                    statement: done.statement,
+                    columns: done.columns.clone(),
+                    rows: done.kept_rows,
+                })?;
+            }
             self.recorder.record_result(ResultEntry {
                 statement: done.statement,
                 command: done.command,
@@ -233,9 +287,24 @@ impl SessionRecording {
                 bytes: done.bytes,
                 duration_us: done.started.elapsed().as_micros() as u64,
                 error: done.error,
-                masked: Default::default(),
+                masked: done.masked,
             })?;
         }
         Ok(())
+    }
+}
+
+/// A value as recorded: UTF-8 text as it is, anything else (binary formats) as `\x` and hex.
+fn value_text(value: &[u8]) -> String {
+    match std::str::from_utf8(value) {
+        Ok(text) => text.to_owned(),
+        Err(_) => {
+            let mut out = String::with_capacity(2 + value.len() * 2);
+            out.push_str("\\x");
+            for b in value {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out
+        }
     }
 }

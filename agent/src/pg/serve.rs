@@ -46,6 +46,7 @@ use super::{
     ephemeral,
     gate::{self, Gate, GateAction},
     handshake,
+    masking::{CatalogConnection, SessionMasking},
     recording::{Recording, SessionRecording},
     session::{Attribution, RequestId, SessionTracker},
     sqlstate, tls,
@@ -54,7 +55,8 @@ use super::{
 use crate::{
     audit::{self, AuditLog, Transfer},
     identity::{ConnectionFacts, Identity},
-    policy::{CredentialMode, PolicySet, Target},
+    mask::{MaskError, MaskRules},
+    policy::{CredentialMode, PolicySet, RecordingSettings, Target},
     record::{self, OnError},
     secrets::{self, Secret},
     sql::{AccessControl, SqlPolicy},
@@ -80,24 +82,74 @@ pub struct PgShared {
     pub sql: SqlPolicy,
     /// Where sessions are recorded (common to all generations).
     pub recording: Arc<Recording>,
+    /// Compiled masking rules of every (workload, target) pair that has some.
+    masks: HashMap<(String, String), Arc<MaskRules>>,
+    /// What the recordings of each workload keep.
+    recording_settings: HashMap<String, RecordingSettings>,
+}
+
+/// Why a policy generation cannot serve PostgreSQL sessions.
+#[derive(Debug, thiserror::Error)]
+pub enum PgSetupError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("masking rules of workload {workload} for target {target}: {reason}")]
+    Masking {
+        workload: String,
+        target: String,
+        reason: String,
+    },
 }
 
 impl PgShared {
-    /// Prepares the TLS configuration of every PostgreSQL target: a bad CA file stops the agent
-    /// at start-up rather than failing sessions later.
+    /// Prepares the TLS configuration of every PostgreSQL target and the masking rules of every
+    /// workload (with their keys): a bad CA file or an unreadable masking key refuses the policy
+    /// rather than failing sessions later.
     pub fn new(
         policy: &PolicySet,
         host: String,
         cancel: CancelRegistry,
         recording: Arc<Recording>,
-    ) -> Result<Self, tls::TlsError> {
+    ) -> Result<Self, PgSetupError> {
         let mut configs = HashMap::new();
         for target in &policy.targets {
             if let Some(pg) = &target.postgres {
                 configs.insert(target.name.clone(), tls::client_config(&pg.tls)?);
             }
         }
+        let mut masks = HashMap::new();
+        for workload in &policy.workloads {
+            for access in &workload.access {
+                if access.masking.is_empty() {
+                    continue;
+                }
+                let failed = |reason: String| PgSetupError::Masking {
+                    workload: workload.name.clone(),
+                    target: access.target.clone(),
+                    reason,
+                };
+                let key = match &access.masking.key {
+                    Some(reference) => {
+                        Some(secrets::resolve(reference).map_err(|e| failed(e.to_string()))?)
+                    }
+                    None => None,
+                };
+                let rules =
+                    MaskRules::new(&access.masking, key.as_ref().map(|k| k.expose().as_bytes()))
+                        .map_err(|e| failed(e.to_string()))?;
+                masks.insert(
+                    (workload.name.clone(), access.target.clone()),
+                    Arc::new(rules),
+                );
+            }
+        }
         Ok(Self {
+            masks,
+            recording_settings: policy
+                .workloads
+                .iter()
+                .map(|w| (w.name.clone(), w.recording))
+                .collect(),
             cancel,
             tls: configs,
             host,
@@ -112,6 +164,13 @@ impl PgShared {
         self.sql
             .access(workload, target)
             .unwrap_or_else(|| Arc::new(AccessControl::new(workload, target, None)))
+    }
+
+    /// The masking rules of `workload` for `target`, if it has some.
+    fn masking(&self, workload: &str, target: &str) -> Option<Arc<MaskRules>> {
+        self.masks
+            .get(&(workload.to_owned(), target.to_owned()))
+            .cloned()
     }
 
     pub(crate) fn endpoint(
@@ -303,10 +362,16 @@ pub async fn serve(
                 record::Header::from_connection(&session_id, connection_id, facts, identity);
             header.upstream_role = Some(opened.role.clone());
             header.target.database = Some(opened.database.clone());
-            let recording = match shared.recording.start(header) {
+            let settings = shared
+                .recording_settings
+                .get(&identity.workload)
+                .copied()
+                .unwrap_or_default();
+            let on_error = shared.recording.on_error(&settings);
+            let recording = match shared.recording.start(header, &settings) {
                 Ok(recording) => Some(recording),
                 Err(e) => {
-                    let fail_closed = shared.recording.on_error == OnError::FailClosed;
+                    let fail_closed = on_error == OnError::FailClosed;
                     audit.emit(audit::recording_failed(
                         connection_id,
                         facts,
@@ -344,6 +409,7 @@ pub async fn serve(
                 target,
                 facts,
                 recording,
+                opened.masking,
             )
             .await;
             if let Some(mut recording) = recording {
@@ -371,7 +437,7 @@ pub async fn serve(
                         identity,
                         &session_id,
                         &e.to_string(),
-                        shared.recording.on_error == OnError::FailClosed,
+                        on_error == OnError::FailClosed,
                     )),
                 }
             }
@@ -415,6 +481,8 @@ async fn forward_cancel(shared: &PgShared, target: &Target, key: &ClientKey) -> 
 /// A logged-in upstream session and what the client must be told about it.
 struct Opened {
     session: super::upstream::Session,
+    /// The session's masking rules, and the agent's catalog connection they need.
+    masking: Option<(Arc<MaskRules>, CatalogConnection)>,
     /// The role the session runs as.
     role: String,
     /// The just-in-time role to drop when the session ends.
@@ -443,22 +511,6 @@ async fn open_session(
             None,
         ));
     };
-    // Masking rules are parsed but not applied to results yet: a session they cover is refused
-    // rather than served unmasked (fail closed).
-    let access = shared.access(&identity.workload, &target.name);
-    if access.access().is_some_and(|a| !a.masking.rules.is_empty()) {
-        return Err((
-            Failure::new(
-                sqlstate::FEATURE_NOT_SUPPORTED,
-                format!(
-                    "workload {} has masking rules for target {}, and this agent version does not \
-                     apply masking yet: the session is refused rather than served unmasked",
-                    identity.workload, target.name
-                ),
-            ),
-            None,
-        ));
-    }
     let endpoint = shared
         .endpoint(target, facts.original_destination)
         .map_err(|e| (Failure::new(e.sqlstate(), e.to_string()), None))?;
@@ -519,7 +571,38 @@ async fn open_session(
         }
     };
     plan.set_login_role(&role);
+    let masking = shared.masking(&identity.workload, &target.name);
+    // Masking needs the catalog: a second login of the same role to the same database.
+    let catalog_login = masking.as_ref().map(|_| {
+        let mut params = plan.params.clone();
+        for (name, value) in &mut params {
+            if name == "application_name" {
+                *value = format!("chunk:{} (agent catalog)", identity.workload);
+            }
+        }
+        (params, Secret::new(secret.expose().to_owned()))
+    });
     let auth = UpstreamAuth::new(role.clone(), secret);
+    let catalog = match catalog_login {
+        None => None,
+        Some((params, secret)) => {
+            match endpoint
+                .login(params, &role, UpstreamAuth::new(role.clone(), secret))
+                .await
+            {
+                Ok(session) => Some(CatalogConnection {
+                    endpoint: shared
+                        .endpoint(target, facts.original_destination)
+                        .map_err(|e| (Failure::new(e.sqlstate(), e.to_string()), None))?,
+                    session,
+                }),
+                Err(e) => {
+                    report_upstream_failure(audit, connection_id, facts, identity, &e);
+                    return Err((Failure::new(e.sqlstate(), e.to_string()), ephemeral));
+                }
+            }
+        }
+    };
     match endpoint.login(plan.params, &role, auth).await {
         Ok(session) => match unjudgeable_setting(&session.parameters) {
             Some((name, value)) => {
@@ -537,6 +620,7 @@ async fn open_session(
             }
             None => Ok(Opened {
                 session,
+                masking: masking.zip(catalog),
                 role,
                 ephemeral,
                 database: plan.database,
@@ -723,6 +807,7 @@ async fn run_session(
     target: &Target,
     facts: &ConnectionFacts,
     recording: Option<SessionRecording>,
+    masking: Option<(Arc<MaskRules>, CatalogConnection)>,
 ) -> (Transfer, Option<String>, Option<SessionRecording>) {
     let mut out = BytesMut::with_capacity(1024);
     if startup.protocol.minor > 0 || !unrecognized_options.is_empty() {
@@ -770,10 +855,15 @@ async fn run_session(
     let down = AtomicU64::new(0);
     let (inject_tx, inject_rx) = mpsc::channel::<Bytes>(4);
     // Ties every server message to the client request it answers (masking, recording).
+    let (masking, catalog) = match masking {
+        Some((rules, catalog)) => (Some(SessionMasking::new(rules)), Some(catalog)),
+        None => (None, None),
+    };
     let relay = Mutex::new(Relay {
         tracker: SessionTracker::default(),
         synthetic: HashSet::new(),
         recording,
+        masking,
     });
     let gate = Gate::new(shared.access(&identity.workload, &target.name));
     let decisions = DecisionAudit {
@@ -801,6 +891,8 @@ async fn run_session(
             &down,
             inject_rx,
             &relay,
+            catalog,
+            decisions,
         );
         tokio::pin!(c2s, s2c);
         tokio::select! {
@@ -842,9 +934,12 @@ struct Relay {
     synthetic: HashSet<RequestId>,
     /// The session's recording (`None`: recording failed and the policy says continue).
     recording: Option<SessionRecording>,
+    /// The session's masking (`None`: no mask rule applies to it).
+    masking: Option<SessionMasking>,
 }
 
 /// Who the statement decisions are about, for their audit events.
+#[derive(Clone, Copy)]
 struct DecisionAudit<'a> {
     audit: &'a AuditLog,
     connection_id: u64,
@@ -940,6 +1035,11 @@ async fn client_to_server(
                         if synthetic {
                             relay.synthetic.insert(*id);
                         }
+                        if let (Some(masking), FrontendMessage::Query(q)) =
+                            (&mut relay.masking, &msg)
+                        {
+                            masking.on_query(*id, &q.sql);
+                        }
                         if let Some(recording) = &mut relay.recording {
                             recording.forwarded(*id, &msg);
                         }
@@ -999,11 +1099,16 @@ enum FrameFate {
     Drop,
     /// The error of a gate request: re-encoded with the denial's fields only.
     Trim,
+    /// Rewritten by the masking.
+    Replace,
 }
 
 /// Server -> client: forwards whole frames, each attributed to the request it answers first;
 /// injected messages (errors the agent raises) are written between frames, then the client side
-/// is closed.
+/// is closed. With masking, rows, COPY data, errors, notices and notifications are rewritten as
+/// they pass; when a plan needs the catalog, the frames before are sent, the relay looks the
+/// names up on its catalog connection, then goes on.
+#[allow(clippy::too_many_arguments)]
 async fn server_to_client(
     mut upstream: impl AsyncRead + Unpin,
     mut client: impl AsyncWrite + Unpin,
@@ -1011,20 +1116,28 @@ async fn server_to_client(
     copied: &AtomicU64,
     mut inject: mpsc::Receiver<Bytes>,
     relay: &Mutex<Relay>,
+    mut catalog: Option<CatalogConnection>,
+    audit: DecisionAudit<'_>,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = BytesMut::new();
+    let mut scratch = BytesMut::new();
+    let mut masked = Vec::new();
     loop {
         // Attribute every complete frame; forward them in one write. Frames the gate's own
-        // requests produced are dropped or trimmed, which needs a copy (rare: denials only).
+        // requests produced are dropped or trimmed, and masking rewrites some: then the frames
+        // are copied into `out`.
         let mut complete = 0;
         let mut edited = false;
+        let mut lookup = None;
+        let mut failure = None;
         {
             let mut relay = relay.lock().unwrap_or_else(|e| e.into_inner());
             let Relay {
                 tracker,
                 synthetic,
                 recording,
+                masking,
             } = &mut *relay;
             while let Some(header) = peek_frame_capped(&buf[complete..], caps.max_backend_message)
                 .map_err(|e| format!("upstream side: {e}"))?
@@ -1042,7 +1155,41 @@ async fn server_to_client(
                             .into(),
                     );
                 }
-                let fate = match tracker.on_backend_tag(header.tag, body) {
+                if let Some(masking) = masking {
+                    match masking.prepare(tracker, header.tag) {
+                        Ok(None) => {}
+                        Ok(Some(needed)) => {
+                            lookup = Some(needed);
+                            break;
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let attribution = tracker.on_backend_tag(header.tag, body);
+                let mut rewritten = false;
+                if let Some(masking) = masking {
+                    let before = masked.len();
+                    scratch.clear();
+                    match masking.frame(&attribution, header.tag, frame, &mut scratch, &mut masked)
+                    {
+                        Ok(r) => rewritten = r,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                    if let Some(recording) = recording {
+                        for m in &masked[before..] {
+                            if let Some(id) = m.request {
+                                recording.masked(id, &m.counts);
+                            }
+                        }
+                    }
+                }
+                let fate = match attribution {
                     Attribution::Unexpected => {
                         tracing::debug!(
                             tag = %char::from(header.tag),
@@ -1053,8 +1200,10 @@ async fn server_to_client(
                     Attribution::Request { request, completes } => {
                         let id = request.id();
                         if let Some(recording) = recording {
+                            // What the client receives: the masked frame, if masked.
+                            let sent = if rewritten { &scratch[..] } else { frame };
                             recording
-                                .server_frame(id, completes, header.tag, frame)
+                                .server_frame(id, completes, header.tag, sent)
                                 .map_err(|e| format!("session recording: {e}"))?;
                         }
                         if synthetic.is_empty() || !synthetic.contains(&id) {
@@ -1072,16 +1221,22 @@ async fn server_to_client(
                     }
                     Attribution::Session => FrameFate::Forward,
                 };
+                let fate = match fate {
+                    FrameFate::Forward if rewritten => FrameFate::Replace,
+                    fate => fate,
+                };
                 match fate {
                     FrameFate::Forward if !edited => {}
                     FrameFate::Forward => out.extend_from_slice(frame),
-                    FrameFate::Drop | FrameFate::Trim => {
+                    FrameFate::Drop | FrameFate::Trim | FrameFate::Replace => {
                         if !edited {
                             out.extend_from_slice(&buf[..complete]);
                             edited = true;
                         }
-                        if let FrameFate::Trim = fate {
-                            trim_denial(frame, &mut out);
+                        match fate {
+                            FrameFate::Trim => trim_denial(frame, &mut out),
+                            FrameFate::Replace => out.extend_from_slice(&scratch),
+                            _ => {}
                         }
                     }
                 }
@@ -1097,6 +1252,39 @@ async fn server_to_client(
                 .map_err(|e| format!("client side: {e}"))?;
             copied.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             out.clear();
+        }
+        for m in masked.drain(..) {
+            audit.audit.emit(audit::values_masked(
+                audit.connection_id,
+                audit.facts,
+                audit.identity,
+                m.request.map(|id| id.0),
+                &m.counts,
+            ));
+        }
+        if let Some(e) = failure {
+            return Err(withhold(&mut client, &e).await);
+        }
+        if let Some(needed) = lookup {
+            let Some(catalog) = &mut catalog else {
+                return Err(withhold(&mut client, &MaskError::UnknownColumns).await);
+            };
+            let learned = match catalog.answer(needed).await {
+                Ok(learned) => learned,
+                Err(e) => {
+                    let e = MaskError::CopyStatement(format!("catalog lookup failed: {e}"));
+                    return Err(withhold(&mut client, &e).await);
+                }
+            };
+            let learnt = match &mut relay.lock().unwrap_or_else(|e| e.into_inner()).masking {
+                Some(masking) => masking.learn(learned),
+                None => Ok(()),
+            };
+            if let Err(e) = learnt {
+                return Err(withhold(&mut client, &e).await);
+            }
+            // The frames left in `buf` are handled with what was learned, before reading more.
+            continue;
         }
         buf.reserve(READ_CHUNK);
         tokio::select! {
@@ -1115,6 +1303,24 @@ async fn server_to_client(
             }
         }
     }
+}
+
+/// Ends the session because a result cannot be masked: the client gets a FATAL error naming
+/// the rule or column (never a value); nothing of the result follows what was already sent
+/// masked.
+async fn withhold(client: &mut (impl AsyncWrite + Unpin), error: &MaskError) -> String {
+    let mut out = BytesMut::new();
+    ErrorResponse::new(
+        Severity::Fatal,
+        error.sqlstate(),
+        "chunk agent: result withheld by the masking policy",
+    )
+    .detail(error.to_string())
+    .hint("no unmasked value was sent; ask the policy owners to adjust the mask rules")
+    .encode(&mut out);
+    let _ = client.write_all(&out).await;
+    let _ = client.shutdown().await;
+    format!("masking: {error}")
 }
 
 /// Whether a ParameterStatus body (`name\0value\0`) leaves SQL text judgeable.

@@ -25,9 +25,9 @@ use super::{
     auth::{AuthError, AuthRequest, AuthStep, UpstreamAuth},
     codec::{
         BackendMessage, Caps, CodecError, FrontendMessage,
-        backend::{Authentication, BackendKeyData, ErrorResponse, ParameterStatus},
+        backend::{Authentication, BackendKeyData, ErrorResponse, ParameterStatus, RowDescription},
         decode_backend,
-        frontend::PasswordMessage,
+        frontend::{Describe, Parse, PasswordMessage, TargetKind},
         startup::{CancelRequest, ProtocolVersion, Startup, StartupMessage},
     },
 };
@@ -379,6 +379,20 @@ impl Session {
         endpoint: &Endpoint,
         sql: &str,
     ) -> Result<Vec<Option<String>>, UpstreamError> {
+        Ok(self
+            .rows(endpoint, sql)
+            .await?
+            .into_iter()
+            .map(|row| row.into_iter().next().flatten())
+            .collect())
+    }
+
+    /// Runs `sql` with the simple query protocol; returns every row, each value as text.
+    pub async fn rows(
+        &mut self,
+        endpoint: &Endpoint,
+        sql: &str,
+    ) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
         let mut out = BytesMut::new();
         FrontendMessage::Query(super::codec::frontend::Query {
             sql: sql.to_owned(),
@@ -394,9 +408,8 @@ impl Session {
             match self.read(endpoint).await? {
                 BackendMessage::DataRow(row) => rows.push(
                     row.values()
-                        .next()
-                        .flatten()
-                        .map(|v| String::from_utf8_lossy(v).into_owned()),
+                        .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
+                        .collect(),
                 ),
                 BackendMessage::ErrorResponse(e) => error = Some(e),
                 BackendMessage::ReadyForQuery(_) => break,
@@ -409,6 +422,49 @@ impl Session {
                 message: e.message().unwrap_or("(no message)").to_owned(),
             }),
             None => Ok(rows),
+        }
+    }
+
+    /// The columns `sql` would return, without running it (Parse and Describe of the unnamed
+    /// statement); `None` for a statement that returns no rows.
+    pub async fn describe(
+        &mut self,
+        endpoint: &Endpoint,
+        sql: &str,
+    ) -> Result<Option<RowDescription>, UpstreamError> {
+        let mut out = BytesMut::new();
+        FrontendMessage::Parse(Parse {
+            name: String::new(),
+            query: sql.to_owned(),
+            param_types: Vec::new(),
+        })
+        .encode(&mut out);
+        FrontendMessage::Describe(Describe {
+            kind: TargetKind::Statement,
+            name: String::new(),
+        })
+        .encode(&mut out);
+        FrontendMessage::Sync.encode(&mut out);
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(endpoint.io_err())?;
+        let mut described = None;
+        let mut error = None;
+        loop {
+            match self.read(endpoint).await? {
+                BackendMessage::RowDescription(rd) => described = Some(rd),
+                BackendMessage::ErrorResponse(e) => error = Some(e),
+                BackendMessage::ReadyForQuery(_) => break,
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(UpstreamError::QueryFailed {
+                target: endpoint.target.clone(),
+                message: e.message().unwrap_or("(no message)").to_owned(),
+            }),
+            None => Ok(described),
         }
     }
 

@@ -16,6 +16,7 @@ mod error;
 mod mask;
 mod model;
 mod pattern;
+mod recording;
 mod schema;
 mod validate;
 
@@ -33,6 +34,7 @@ pub use model::{
     Target, TlsMode, TlsSettings, Workload, normalize_addr,
 };
 pub use pattern::CgroupPattern;
+pub use recording::{MAX_RESULT_ROWS, RecordingFailure, RecordingSettings, Values};
 
 /// Parses and validates policy sources, given as `(path, content)` pairs in
 /// the order they should be read (the path is only used in error messages

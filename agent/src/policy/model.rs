@@ -32,6 +32,8 @@ pub struct Workload {
     /// SQL access rules, at most one per target, only for postgres targets listed in
     /// `targets`. A postgres target without one: every statement is denied.
     pub access: Vec<Access>,
+    /// `[workload.recording]` (defaults when absent).
+    pub recording: super::recording::RecordingSettings,
     pub source: SourceLocation,
 }
 

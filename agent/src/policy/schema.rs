@@ -42,6 +42,8 @@ pub(crate) struct RawWorkload {
     /// `[[workload.access]]`: SQL access rules, one table per postgres target.
     #[serde(default)]
     pub(crate) access: Vec<Spanned<RawAccess>>,
+    /// `[workload.recording]`: what its session recordings keep (see `recording.rs`).
+    pub(crate) recording: Option<Spanned<super::recording::RawRecording>>,
 }
 
 /// A `[[workload.access]]` table: what the workload may do on one postgres target.

@@ -1776,3 +1776,43 @@ fn all_mask_errors_are_collected() {
     // copy_out_masked; columns; detectors and the hash key; the pattern and keep_last.
     assert_eq!(lines, [8, 10, 11, 11, 12, 12], "{errors:#?}");
 }
+
+#[test]
+fn recording_settings_default_to_redacting_and_parse_when_given() {
+    let set = parse_ok(&[("w.toml", WORKLOAD), ("t.toml", TARGET)]);
+    let w = set.workload("nightly-chunker").unwrap();
+    assert_eq!(w.recording, RecordingSettings::default());
+    assert_eq!(w.recording.bind_values, Values::Redact);
+
+    let text = format!(
+        "{WORKLOAD}[workload.recording]\nbind_values = \"keep\"\nsql_literals = \"keep\"\n\
+         result_rows = 20\non_error = \"continue\"\n"
+    );
+    let set = parse_ok(&[("w.toml", &text), ("t.toml", TARGET)]);
+    let r = set.workload("nightly-chunker").unwrap().recording;
+    assert_eq!(r.bind_values, Values::Keep);
+    assert_eq!(r.sql_literals, Values::Keep);
+    assert_eq!(r.result_rows, 20);
+    assert_eq!(r.on_error, Some(RecordingFailure::Continue));
+}
+
+#[test]
+fn recording_settings_errors_name_the_line_and_the_choices() {
+    for (line, column, needle) in [
+        ("bind_values = \"sometimes\"", 15, "\"redact\" or \"keep\""),
+        ("result_rows = 100000", 15, "between 0 and 10000"),
+        (
+            "on_error = \"ignore\"",
+            12,
+            "\"fail-closed\" or \"continue\"",
+        ),
+        ("rows = 1", 1, "unknown field"),
+    ] {
+        let text = format!("{WORKLOAD}[workload.recording]\n{line}\n");
+        only_error(
+            &[("w.toml", &text), ("t.toml", TARGET)],
+            ("w.toml", 7, column),
+            needle,
+        );
+    }
+}

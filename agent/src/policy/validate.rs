@@ -624,12 +624,23 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let recording = match &w.recording {
+            None => Default::default(),
+            Some(raw) => {
+                super::recording::validate(&self.texts[file], raw).unwrap_or_else(|errors| {
+                    self.errors.extend(errors.into_iter().map(|e| (file, e)));
+                    Default::default()
+                })
+            }
+        };
+
         self.workloads.push(Workload {
             name,
             description: w.description.clone(),
             cgroups,
             targets,
             access,
+            recording,
             source,
         });
     }

@@ -18,6 +18,10 @@
 //! (startup, then a Query message whose length field is 2: reports what comes back and whether
 //! the connection is closed), `cancel-raw` (CancelRequests with a wrong and with the right key).
 //!
+//! `rows SQL...`: runs each statement three ways, simple protocol (text results), extended
+//! protocol (binary results) and a statement prepared once and run twice, and reports every
+//! row as strings (`null` for NULL); the masking tests read what the job received.
+//!
 //! Policy-enforcement scenarios (they expect the tables of `tests/tests/policy_enforcement.rs`:
 //! `public.t (id int4, v text)` with ids 1 to 5 and an empty `staging.x (id int4, v text)`, and
 //! an access policy that allows reading `public.*` and writing `staging.*` only):
@@ -50,7 +54,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const USAGE: &str = "usage: pg-scenarios <host> <port> <scenario> [args...]\n\
     scenarios: queries transaction prepared binary cancel copy notify large pipeline \
     cancel-unknown raw-startup malformed cancel-raw policy-extended function-call \
-    policy-extended-raw";
+    policy-extended-raw rows";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -192,6 +196,7 @@ async fn run(target: &Target, scenario: &str, rest: &[String]) -> Result<Value> 
         "policy-extended" => policy_extended(target).await,
         "function-call" => function_call(target).await,
         "policy-extended-raw" => policy_extended_raw(target).await,
+        "rows" => rows(target, rest).await,
         other => bail!("unknown scenario {other:?}\n{USAGE}"),
     }
 }
@@ -199,6 +204,65 @@ async fn run(target: &Target, scenario: &str, rest: &[String]) -> Result<Value> 
 // ------------------------------------------------------------------------------------------
 // tokio-postgres scenarios
 // ------------------------------------------------------------------------------------------
+
+/// `rows SQL...`: see the module documentation.
+async fn rows(target: &Target, statements: &[String]) -> Result<Value> {
+    let client = target.connect().await?;
+    let mut report = Vec::new();
+    for sql in statements {
+        let mut simple = Vec::new();
+        for message in client.simple_query(sql).await? {
+            if let SimpleQueryMessage::Row(row) = message {
+                simple.push(Value::Array(
+                    (0..row.len()).map(|i| json!(row.get(i))).collect(),
+                ));
+            }
+        }
+        let extended: Vec<Value> = client
+            .query(sql.as_str(), &[])
+            .await?
+            .iter()
+            .map(binary_row)
+            .collect::<Result<_>>()?;
+        let statement = client.prepare(sql).await?;
+        let mut prepared = Vec::new();
+        for _ in 0..2 {
+            let rows = client.query(&statement, &[]).await?;
+            prepared.push(Value::Array(
+                rows.iter().map(binary_row).collect::<Result<_>>()?,
+            ));
+        }
+        report.push(json!({
+            "sql": sql,
+            "simple": simple,
+            "extended": extended,
+            "prepared": prepared,
+        }));
+    }
+    Ok(json!({ "ok": true, "statements": report }))
+}
+
+/// A row received in binary format, each value as a string.
+fn binary_row(row: &tokio_postgres::Row) -> Result<Value> {
+    let mut cells = Vec::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        let ty = column.type_();
+        let cell = if *ty == Type::INT4 {
+            json!(row.try_get::<_, Option<i32>>(i)?.map(|v| v.to_string()))
+        } else if *ty == Type::INT8 {
+            json!(row.try_get::<_, Option<i64>>(i)?.map(|v| v.to_string()))
+        } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(ty) {
+            json!(row.try_get::<_, Option<String>>(i)?)
+        } else {
+            bail!(
+                "column {} has type {ty}, which the rows scenario does not read",
+                column.name()
+            )
+        };
+        cells.push(cell);
+    }
+    Ok(Value::Array(cells))
+}
 
 /// Who the session runs as, as seen by the server.
 async fn session_identity(client: &Client) -> Result<Value> {

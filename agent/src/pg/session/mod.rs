@@ -645,6 +645,26 @@ impl SessionTracker {
         self.queue.front().map(|p| &p.request)
     }
 
+    /// The columns of the rows the front request returns, as [`Request::row_description`]
+    /// will say once the server starts answering it: for an Execute not yet started, the
+    /// description of its portal (a relay that must prepare before the first row consumes
+    /// it, e.g. to look names up, asks this).
+    pub fn front_row_description(&self) -> Option<Arc<RowDescription>> {
+        let p = self.queue.front()?;
+        match (&p.request.kind, p.started) {
+            (RequestKind::Execute { portal, .. }, false) => {
+                match self.portal_result(self.portals.get(portal.as_bytes())?) {
+                    Described::Rows(rd) => Some(rd),
+                    _ => None,
+                }
+            }
+            _ => match &p.request.result {
+                Described::Rows(rd) => Some(Arc::clone(rd)),
+                _ => None,
+            },
+        }
+    }
+
     /// The client may send COPY data (the server sent CopyInResponse or CopyBothResponse and
     /// the client has not sent CopyDone or CopyFail).
     pub fn copy_in_progress(&self) -> bool {

@@ -1480,3 +1480,31 @@ fn debug_output_hides_sql_text() {
     assert!(!debug.contains("select 1"), "{debug}");
     assert!(debug.contains("<8 bytes>"), "{debug}");
 }
+
+/// What a relay reads before the first row (to prepare masking) is what the rows get.
+#[test]
+fn front_row_description_before_the_first_row_matches_the_rows() {
+    both(|h| {
+        let p = h.send(parse("s0", "select a, b from t", &[]));
+        let d = h.send(describe(S, "s0"));
+        let s = h.send(FrontendMessage::Sync);
+        h.expect(BackendMessage::ParseComplete, p, true);
+        h.expect(param_description(&[]), d, false);
+        h.expect(row_description(&["a", "b"]), d, true);
+        h.expect(ready(IDLE), s, true);
+
+        let b = h.send(bind("", "s0", &[1]));
+        let e = h.send(execute("", 0));
+        let s = h.send(FrontendMessage::Sync);
+        h.expect(BackendMessage::BindComplete, b, true);
+        let before =
+            h.t.front_row_description()
+                .expect("known before the first row");
+        let formats: Vec<i16> = before.fields.iter().map(|f| f.format).collect();
+        assert_eq!(formats, [1, 1]);
+        let got = h.expect(data_row(), e, false);
+        assert_eq!(got.columns(), cols(&[("a", 1), ("b", 1)]));
+        h.expect(complete("SELECT 1"), e, true);
+        h.expect(ready(IDLE), s, true);
+    });
+}
