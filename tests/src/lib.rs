@@ -14,6 +14,7 @@
 pub mod agent;
 pub mod audit;
 pub mod cgroup;
+pub mod job;
 pub mod net;
 pub mod pg;
 pub mod pgbouncer;

@@ -3,6 +3,7 @@
 //! agent's proxy with `mask` rules; what they receive is checked cell by cell, and the planted
 //! raw values are searched for in everything they printed.
 
+use agent_tests::job::{self, JOB_USER, parse_report};
 use agent_tests::policy::{PERMISSIVE_ACCESS, PostgresPolicy};
 use agent_tests::{
     AgentOptions, AgentProcess, JsonPath, OutputExt, PgOptions, PgServer, Secret, action_of,
@@ -10,13 +11,12 @@ use agent_tests::{
 };
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 const WORKLOAD: &str = "mask-job";
 const TARGET: &str = "mask-db";
 const UPSTREAM_USER: &str = "chunker";
-const JOB_USER: &str = "jobuser";
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_pg-scenarios");
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,32 +88,19 @@ impl Fixture {
     }
 
     fn job(&self, args: &[String]) -> Result<Output> {
-        let mut cmd: Command = self.agent.exec_command(WORKLOAD, args);
-        for var in ["PGPASSWORD", "PGUSER", "PGHOST", "PGPORT", "PGDATABASE"] {
-            cmd.env_remove(var);
-        }
-        cmd.env("PGPASSFILE", "/nonexistent/agent-tests-no-pgpass");
-        run_with_timeout(&mut cmd, CLIENT_TIMEOUT)
+        run_with_timeout(
+            &mut job::job_command(&self.agent, WORKLOAD, args),
+            CLIENT_TIMEOUT,
+        )
     }
 
     fn psql_args(&self, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            self.pg.psql_path().to_string_lossy().into_owned(),
-            "-h".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            self.pg.port().to_string(),
-            "-U".into(),
-            JOB_USER.into(),
-            "-d".into(),
-            "postgres".into(),
-            "-w".into(),
-            "-X".into(),
-            "-A".into(),
-            "-t".into(),
-            "-v".into(),
-            "ON_ERROR_STOP=1".into(),
-        ];
+        let mut args = job::psql_args(
+            &self.pg.psql_path(),
+            "127.0.0.1",
+            self.pg.port(),
+            &["-v", "ON_ERROR_STOP=1"],
+        );
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     }
@@ -146,7 +133,7 @@ impl Fixture {
             "pg-scenarios failed: {}",
             out.describe()
         );
-        serde_json::from_str(out.stdout_text().trim()).context("pg-scenarios report")
+        parse_report(&out)
     }
 
     fn masked_events(&self) -> Vec<Value> {

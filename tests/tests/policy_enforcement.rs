@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 use agent_tests::audit::JsonPath;
+use agent_tests::job::{self, JOB_USER};
 use agent_tests::policy::PostgresPolicy;
 use agent_tests::{
     AgentOptions, AgentProcess, OutputExt, PgAuth, PgOptions, PgServer, Secret, action_of,
@@ -35,12 +36,8 @@ const WORKLOAD: &str = "policy-job";
 const TARGET: &str = "policy-db";
 /// The role the proxy logs in as (static credentials); a superuser upstream.
 const UPSTREAM_USER: &str = "chunker";
-/// The role the jobs claim to be: it does not exist upstream.
-const JOB_USER: &str = "jobuser";
 /// The scenario client (built with the tests).
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_pg-scenarios");
-/// A `PGPASSFILE` that does not exist: no `.pgpass` may help a client.
-const NO_PGPASS: &str = "/nonexistent/agent-tests-no-pgpass";
 /// How long one client run may take.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to wait for expected audit events.
@@ -121,20 +118,7 @@ impl Fixture {
 
     /// `args` as a job of the workload, with no password anywhere in its environment.
     fn job_command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
-        let mut cmd = self.agent.exec_command(WORKLOAD, args);
-        for var in [
-            "PGPASSWORD",
-            "PGUSER",
-            "PGHOST",
-            "PGPORT",
-            "PGDATABASE",
-            "PGSERVICE",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("PGPASSFILE", NO_PGPASS)
-            .env("PGCONNECT_TIMEOUT", "10");
-        cmd
+        job::job_command(&self.agent, WORKLOAD, args)
     }
 
     fn run_job<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<Output> {
@@ -144,27 +128,12 @@ impl Fixture {
     /// psql's options as `jobuser` without a password to 127.0.0.1: quiet, unaligned, tuples
     /// only, errors with their SQLSTATE (`VERBOSITY=verbose`), not stopping at errors.
     fn psql_base(&self) -> Vec<String> {
-        [
-            self.pg.psql_path().to_string_lossy().as_ref(),
-            "-h",
+        job::psql_args(
+            &self.pg.psql_path(),
             "127.0.0.1",
-            "-p",
-            &self.pg.port().to_string(),
-            "-U",
-            JOB_USER,
-            "-d",
-            "postgres",
-            "-w",
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "VERBOSITY=verbose",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+            self.pg.port(),
+            &["-q", "-v", "VERBOSITY=verbose"],
+        )
     }
 
     /// psql as a job, one session, one `-c` (one Query message) per entry of `commands`.

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 use agent_tests::audit::JsonPath;
+use agent_tests::job::{self, JOB_USER, NO_PGPASS, parse_report};
 use agent_tests::pg::quote_literal;
 use agent_tests::policy::{CredentialMode, PostgresPolicy, UpstreamTls};
 use agent_tests::tls::TestCa;
@@ -36,12 +37,8 @@ const WORKLOAD: &str = "itest-chunker";
 const TARGET: &str = "itest-pgdb";
 /// The role the proxy logs in as (static credentials).
 const UPSTREAM_USER: &str = "chunker";
-/// The role the jobs claim to be: it does not exist upstream.
-const JOB_USER: &str = "jobuser";
 /// The scenario client (built with the tests).
 const SCENARIOS: &str = env!("CARGO_BIN_EXE_pg-scenarios");
-/// A `PGPASSFILE` that does not exist: no `.pgpass` may help a client.
-const NO_PGPASS: &str = "/nonexistent/agent-tests-no-pgpass";
 /// How long one client run may take.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to wait for an expected audit event.
@@ -217,55 +214,17 @@ impl Fixture {
 }
 
 fn job_command<S: AsRef<std::ffi::OsStr>>(agent: &AgentProcess, args: &[S]) -> Command {
-    let mut cmd = agent.exec_command(WORKLOAD, args);
-    for var in [
-        "PGPASSWORD",
-        "PGUSER",
-        "PGHOST",
-        "PGPORT",
-        "PGDATABASE",
-        "PGSERVICE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("PGPASSFILE", NO_PGPASS)
-        .env("PGCONNECT_TIMEOUT", "10");
-    cmd
+    job::job_command(agent, WORKLOAD, args)
 }
 
+/// psql as a job to `host`, stopping at the first error, one `-c` per statement.
 fn psql_args(psql: &Path, host: &str, port: u16, statements: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        psql.to_string_lossy().into_owned(),
-        "-h".into(),
-        host.into(),
-        "-p".into(),
-        port.to_string(),
-        "-U".into(),
-        JOB_USER.into(),
-        "-d".into(),
-        "postgres".into(),
-        // Never prompt for a password: the proxy must not ask for one.
-        "-w".into(),
-        "-X".into(),
-        "-A".into(),
-        "-t".into(),
-        "-v".into(),
-        "ON_ERROR_STOP=1".into(),
-    ];
+    let mut args = job::psql_args(psql, host, port, &["-v", "ON_ERROR_STOP=1"]);
     for statement in statements {
         args.push("-c".into());
         args.push(statement.to_string());
     }
     args
-}
-
-fn parse_report(out: &Output) -> Result<Value> {
-    serde_json::from_str(out.stdout_text().trim()).with_context(|| {
-        format!(
-            "the client's stdout is not one JSON object: {}",
-            out.describe()
-        )
-    })
 }
 
 fn assert_secret_absent<'a>(

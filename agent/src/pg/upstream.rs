@@ -393,36 +393,21 @@ impl Session {
         endpoint: &Endpoint,
         sql: &str,
     ) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
-        let mut out = BytesMut::new();
-        FrontendMessage::Query(super::codec::frontend::Query {
+        let query = FrontendMessage::Query(super::codec::frontend::Query {
             sql: sql.to_owned(),
-        })
-        .encode(&mut out);
-        self.stream
-            .write_all(&out)
-            .await
-            .map_err(endpoint.io_err())?;
+        });
         let mut rows = Vec::new();
-        let mut error = None;
-        loop {
-            match self.read(endpoint).await? {
-                BackendMessage::DataRow(row) => rows.push(
+        self.exchange(endpoint, &[query], |msg| {
+            if let BackendMessage::DataRow(row) = msg {
+                rows.push(
                     row.values()
                         .map(|v| v.map(|v| String::from_utf8_lossy(v).into_owned()))
                         .collect(),
-                ),
-                BackendMessage::ErrorResponse(e) => error = Some(e),
-                BackendMessage::ReadyForQuery(_) => break,
-                _ => {}
+                );
             }
-        }
-        match error {
-            Some(e) => Err(UpstreamError::QueryFailed {
-                target: endpoint.target.clone(),
-                message: e.message().unwrap_or("(no message)").to_owned(),
-            }),
-            None => Ok(rows),
-        }
+        })
+        .await?;
+        Ok(rows)
     }
 
     /// The columns `sql` would return, without running it (Parse and Describe of the unnamed
@@ -432,31 +417,47 @@ impl Session {
         endpoint: &Endpoint,
         sql: &str,
     ) -> Result<Option<RowDescription>, UpstreamError> {
-        let mut out = BytesMut::new();
-        FrontendMessage::Parse(Parse {
+        let parse = FrontendMessage::Parse(Parse {
             name: String::new(),
             query: sql.to_owned(),
             param_types: Vec::new(),
-        })
-        .encode(&mut out);
-        FrontendMessage::Describe(Describe {
+        });
+        let describe = FrontendMessage::Describe(Describe {
             kind: TargetKind::Statement,
             name: String::new(),
+        });
+        let mut described = None;
+        self.exchange(endpoint, &[parse, describe, FrontendMessage::Sync], |msg| {
+            if let BackendMessage::RowDescription(rd) = msg {
+                described = Some(rd);
+            }
         })
-        .encode(&mut out);
-        FrontendMessage::Sync.encode(&mut out);
+        .await?;
+        Ok(described)
+    }
+
+    /// Sends `messages`, hands every answer to `on` until ReadyForQuery, and fails with the
+    /// server's error if there was one.
+    async fn exchange(
+        &mut self,
+        endpoint: &Endpoint,
+        messages: &[FrontendMessage],
+        mut on: impl FnMut(BackendMessage),
+    ) -> Result<(), UpstreamError> {
+        let mut out = BytesMut::new();
+        for msg in messages {
+            msg.encode(&mut out);
+        }
         self.stream
             .write_all(&out)
             .await
             .map_err(endpoint.io_err())?;
-        let mut described = None;
         let mut error = None;
         loop {
             match self.read(endpoint).await? {
-                BackendMessage::RowDescription(rd) => described = Some(rd),
                 BackendMessage::ErrorResponse(e) => error = Some(e),
                 BackendMessage::ReadyForQuery(_) => break,
-                _ => {}
+                msg => on(msg),
             }
         }
         match error {
@@ -464,7 +465,7 @@ impl Session {
                 target: endpoint.target.clone(),
                 message: e.message().unwrap_or("(no message)").to_owned(),
             }),
-            None => Ok(described),
+            None => Ok(()),
         }
     }
 
