@@ -22,6 +22,44 @@ pub const MAP_SOCKETS: &str = "SOCKETS";
 /// Redirected connections, by the client's local address [`SockAddr`] -> [`ConnInfo`]. The proxy
 /// looks its accepted peer up here and removes the entry.
 pub const MAP_CONNECTIONS: &str = "CONNECTIONS";
+/// Liveness of the proxy: a SOCKMAP holding the proxy's listening sockets ([`LISTENER_V4`],
+/// [`LISTENER_V6`]). The kernel drops an entry by itself when its socket closes (agent stopped,
+/// crashed or killed), so "the entry is there and listens on the proxy port" is exactly "a proxy
+/// is serving". Redirects are refused (ECONNREFUSED) otherwise.
+pub const MAP_LISTENERS: &str = "LISTENERS";
+/// This host's own addresses (interface addresses, as [`SockAddr`] with port 0) -> 1.
+/// Loopback (`127.0.0.0/8`, `::1`) and unspecified (`0.0.0.0`, `::`) addresses are local without
+/// an entry.
+pub const MAP_LOCAL_ADDRS: &str = "LOCAL_ADDRS";
+/// Ports (u32) of the protected targets that are this host itself -> target index (u32). A
+/// connect from the scope to *another* local address on such a port (127.0.0.2, the host's LAN
+/// address, `0.0.0.0`, ...) reaches the same server by another route: it is refused (EPERM).
+pub const MAP_LOCAL_PORTS: &str = "LOCAL_PORTS";
+
+/// Every map of the programs, in the order the agent pins them.
+pub const ALL_MAPS: [&str; 8] = [
+    MAP_TARGETS,
+    MAP_CGROUPS,
+    MAP_PROXY,
+    MAP_SOCKETS,
+    MAP_CONNECTIONS,
+    MAP_LISTENERS,
+    MAP_LOCAL_ADDRS,
+    MAP_LOCAL_PORTS,
+];
+
+/// [`MAP_LISTENERS`] index of the IPv4 listener (also serves IPv4-mapped destinations).
+pub const LISTENER_V4: u32 = 0;
+/// [`MAP_LISTENERS`] index of the IPv6 listener.
+pub const LISTENER_V6: u32 = 1;
+/// Capacity of [`MAP_LOCAL_ADDRS`] and [`MAP_LOCAL_PORTS`].
+pub const MAX_LOCAL_ADDRS: u32 = 1_024;
+
+/// errno of a redirect refused because no proxy serves (the agent is stopped or dead).
+pub const ECONNREFUSED: i32 = 111;
+/// errno of a connect refused by policy (another local route to a protected local server), or
+/// of an intercepted connect that could not be recorded.
+pub const EPERM: i32 = 1;
 
 /// Capacity of the two connection maps (LRU: the oldest entries go first if they ever fill).
 pub const MAX_TRACKED_SOCKETS: u32 = 65_536;
@@ -61,6 +99,29 @@ impl SockAddr {
     pub const fn from_ipv4(octets: [u8; 4], port: u16) -> Self {
         let [a, b, c, d] = octets;
         Self::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d], port)
+    }
+
+    /// Whether this address is the host itself whatever its interfaces: IPv4 loopback
+    /// (`127.0.0.0/8`), `::1`, or unspecified (`0.0.0.0`, `::`: a connect to it reaches the
+    /// host).
+    pub const fn is_always_local(&self) -> bool {
+        if let Some([a, b, c, d]) = self.ipv4() {
+            return a == 127 || (a == 0 && b == 0 && c == 0 && d == 0);
+        }
+        let a = &self.addr;
+        let mut i = 0;
+        while i < 15 {
+            if a[i] != 0 {
+                return false;
+            }
+            i += 1;
+        }
+        a[15] == 0 || a[15] == 1
+    }
+
+    /// The same address with port 0 (the key form of [`MAP_LOCAL_ADDRS`]).
+    pub const fn without_port(&self) -> Self {
+        Self::new(self.addr, 0)
     }
 
     /// The IPv4 address, if this is an IPv4-mapped address.
@@ -139,6 +200,32 @@ mod tests {
         let a = SockAddr::from_ipv4([127, 0, 0, 1], 5432);
         assert_eq!(a.ipv4(), Some([127, 0, 0, 1]));
         assert_eq!(a.port, 5432);
+    }
+
+    fn v6(s: &str) -> SockAddr {
+        let ip: std::net::Ipv6Addr = s.parse().unwrap();
+        SockAddr::new(ip.octets(), 5432)
+    }
+
+    #[test]
+    fn loopback_range_and_unspecified_addresses_are_always_local() {
+        for ip in [
+            [127, 0, 0, 1],
+            [127, 0, 0, 2],
+            [127, 255, 1, 9],
+            [0, 0, 0, 0],
+        ] {
+            assert!(SockAddr::from_ipv4(ip, 1).is_always_local(), "{ip:?}");
+        }
+        assert!(v6("::1").is_always_local());
+        assert!(v6("::").is_always_local());
+        assert!(v6("::ffff:127.0.0.3").is_always_local());
+        assert!(!SockAddr::from_ipv4([10, 0, 0, 1], 1).is_always_local());
+        assert!(!SockAddr::from_ipv4([128, 0, 0, 1], 1).is_always_local());
+        assert!(!v6("::2").is_always_local());
+        assert!(!v6("fe80::1").is_always_local());
+        // IPv4-compatible (deprecated) ::127.0.0.1 is not routed as IPv4 by Linux.
+        assert!(!v6("::127.0.0.1").is_always_local());
     }
 
     #[test]

@@ -13,8 +13,12 @@
 //! decides: `CGROUP_EXCLUDE` never redirects (the agent's own cgroup), `CGROUP_SUBTREE` redirects
 //! from the cgroup and below, `CGROUP_BELOW` only from strictly below. No entry: untouched.
 //!
-//! Failure policy: a connection that should be intercepted but cannot be recorded is refused
-//! (EPERM), never let through directly.
+//! Failure policy (fail closed): a connection that should be intercepted is redirected only while
+//! the proxy's listening socket is registered in `LISTENERS` (the kernel removes it when the
+//! agent dies); otherwise it is refused with ECONNREFUSED. One that cannot be recorded is refused
+//! (EPERM). Another local address of a protected local server on its port is refused (EPERM).
+//! Nothing in the scope is ever let through directly to a protected target over TCP. Unix
+//! sockets are not covered (see docs/fail-closed.md).
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 

@@ -3,20 +3,22 @@
 use core::{ffi::c_void, ptr::read_volatile};
 
 use agent_common::{
-    CGROUP_BELOW, CGROUP_SUBTREE, ConnInfo, MAX_CGROUP_DEPTH, MAX_SCOPE_CGROUPS, MAX_TARGET_ADDRS,
-    MAX_TRACKED_SOCKETS, ProxyAddrs, SockAddr,
+    CGROUP_BELOW, CGROUP_SUBTREE, ConnInfo, ECONNREFUSED, EPERM, LISTENER_V4, LISTENER_V6,
+    MAX_CGROUP_DEPTH, MAX_LOCAL_ADDRS, MAX_SCOPE_CGROUPS, MAX_TARGET_ADDRS, MAX_TRACKED_SOCKETS,
+    ProxyAddrs, SockAddr,
 };
 use aya_ebpf::{
     bindings::{
         BPF_SOCK_OPS_STATE_CB, BPF_SOCK_OPS_STATE_CB_FLAG, BPF_SOCK_OPS_TCP_CONNECT_CB,
-        BPF_TCP_CLOSE,
+        BPF_TCP_CLOSE, BPF_TCP_LISTEN, bpf_sock,
     },
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_socket_cookie,
+        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_socket_cookie, bpf_set_retval,
+        bpf_sk_release, generated::bpf_map_lookup_elem,
     },
     macros::{cgroup_sock_addr, map, sock_ops},
-    maps::{Array, HashMap, LruHashMap},
+    maps::{Array, HashMap, LruHashMap, SockMap},
     programs::{SockAddrContext, SockOpsContext},
 };
 
@@ -50,6 +52,28 @@ static SOCKETS: LruHashMap<u64, ConnInfo> = LruHashMap::with_max_entries(MAX_TRA
 static CONNECTIONS: LruHashMap<SockAddr, ConnInfo> =
     LruHashMap::with_max_entries(MAX_TRACKED_SOCKETS, 0);
 
+/// The proxy's listening sockets (liveness): see `agent_common::MAP_LISTENERS`.
+#[map]
+static LISTENERS: SockMap = SockMap::with_max_entries(2, 0);
+
+/// This host's interface addresses (port 0) -> 1. Filled by the agent.
+#[map]
+static LOCAL_ADDRS: HashMap<SockAddr, u32> = HashMap::with_max_entries(MAX_LOCAL_ADDRS, 0);
+
+/// Ports of protected targets that are this host -> target index. Filled by the agent.
+#[map]
+static LOCAL_PORTS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_LOCAL_ADDRS, 0);
+
+/// What happens to a connect.
+enum Verdict {
+    /// Not ours: untouched.
+    Pass,
+    /// Refused with this errno.
+    Refuse(i32),
+    /// Recorded: rewrite it to this proxy address.
+    Redirect(SockAddr),
+}
+
 #[cgroup_sock_addr(connect4)]
 pub fn connect4(ctx: SockAddrContext) -> i32 {
     // SAFETY: the kernel hands the program a valid bpf_sock_addr for its whole run.
@@ -58,21 +82,17 @@ pub fn connect4(ctx: SockAddrContext) -> i32 {
         return ALLOW;
     }
     let dst = SockAddr::from_ipv4(sa.user_ip4.to_ne_bytes(), u16::from_be(sa.user_port as u16));
-    let Some(proxy) = intercept(&ctx, &dst) else {
-        return ALLOW;
-    };
-    if proxy.is_null() {
-        return REFUSE;
-    }
-    // SAFETY: non-null pointer to a map value, valid for the program's run.
-    let to = unsafe { &(*proxy).v4 };
-    match to.ipv4() {
-        Some(ip) => {
-            sa.user_ip4 = u32::from_ne_bytes(ip);
-            sa.user_port = u32::from(to.port.to_be());
-            ALLOW
-        }
-        None => REFUSE,
+    match intercept(&ctx, &dst) {
+        Verdict::Pass => ALLOW,
+        Verdict::Refuse(errno) => refuse(errno),
+        Verdict::Redirect(to) => match to.ipv4() {
+            Some(ip) => {
+                sa.user_ip4 = u32::from_ne_bytes(ip);
+                sa.user_port = u32::from(to.port.to_be());
+                ALLOW
+            }
+            None => refuse(EPERM),
+        },
     }
 }
 
@@ -83,45 +103,108 @@ pub fn connect6(ctx: SockAddrContext) -> i32 {
     if sa.type_ != SOCK_STREAM {
         return ALLOW;
     }
+    // An IPv4-mapped destination (`::ffff:a.b.c.d`) is keyed exactly like the IPv4 one, so the
+    // same targets, aliases and scope apply; it goes to the IPv4 listener (see `intercept`).
     let dst = SockAddr::new(ip6_bytes(&sa.user_ip6), u16::from_be(sa.user_port as u16));
-    let Some(proxy) = intercept(&ctx, &dst) else {
-        return ALLOW;
-    };
-    if proxy.is_null() {
-        return REFUSE;
-    }
-    // An IPv4-mapped destination travels over IPv4: send it to the proxy's IPv4 listener, which
-    // `ProxyAddrs::v4` holds in mapped form already.
-    // SAFETY: non-null pointer to a map value, valid for the program's run.
-    let to = unsafe {
-        if dst.ipv4().is_some() {
-            &(*proxy).v4
-        } else {
-            &(*proxy).v6
+    match intercept(&ctx, &dst) {
+        Verdict::Pass => ALLOW,
+        Verdict::Refuse(errno) => refuse(errno),
+        Verdict::Redirect(to) => {
+            sa.user_ip6 = ip6_words(&to.addr);
+            sa.user_port = u32::from(to.port.to_be());
+            ALLOW
         }
-    };
-    sa.user_ip6 = ip6_words(&to.addr);
-    sa.user_port = u32::from(to.port.to_be());
-    ALLOW
+    }
 }
 
-/// Decides whether this connect is intercepted. `None`: leave it alone. `Some(null)`: it must be
-/// intercepted but cannot be (no proxy configured, or the record could not be stored): refuse.
-/// `Some(proxy)`: recorded, rewrite it to `proxy`.
+/// Refuses the syscall with `errno` (cgroup hooks may set the error since Linux 5.18; without
+/// it the kernel answers EPERM).
 #[inline(always)]
-fn intercept(ctx: &SockAddrContext, dst: &SockAddr) -> Option<*const ProxyAddrs> {
+fn refuse(errno: i32) -> i32 {
+    // SAFETY: helper without preconditions; allowed in connect hooks.
+    unsafe { bpf_set_retval(-errno) };
+    REFUSE
+}
+
+/// Decides a connect to `dst`.
+///
+/// - `dst` is a protected target, from the scope: redirected to the proxy if one serves,
+///   refused with ECONNREFUSED otherwise (never let through).
+/// - `dst` is another local address (127.0.0.2, the host's LAN address, `0.0.0.0`, ...) on the
+///   port of a protected local target, from the scope: refused (EPERM).
+#[inline(always)]
+fn intercept(ctx: &SockAddrContext, dst: &SockAddr) -> Verdict {
     // SAFETY: map values are plain `#[repr(C)]` data only written by userspace.
-    let target = *unsafe { TARGETS.get(dst) }?;
+    let target = match unsafe { TARGETS.get(dst) } {
+        Some(t) => *t,
+        None => {
+            // SAFETY: as above.
+            if unsafe { LOCAL_PORTS.get(&u32::from(dst.port)) }.is_some()
+                && is_local(dst)
+                && in_scope()
+            {
+                return Verdict::Refuse(EPERM);
+            }
+            return Verdict::Pass;
+        }
+    };
     if !in_scope() {
-        return None;
+        return Verdict::Pass;
     }
     let Some(proxy) = PROXY.get_ptr(0) else {
-        return Some(core::ptr::null());
+        return Verdict::Refuse(ECONNREFUSED);
     };
-    if !record(ctx, dst, target) {
-        return Some(core::ptr::null());
+    // SAFETY: non-null pointer to a map value, valid for the program's run.
+    let (to, listener) = unsafe {
+        if dst.ipv4().is_some() {
+            ((*proxy).v4, LISTENER_V4)
+        } else {
+            ((*proxy).v6, LISTENER_V6)
+        }
+    };
+    if !proxy_serving(listener, to.port) {
+        return Verdict::Refuse(ECONNREFUSED);
     }
-    Some(proxy)
+    if !record(ctx, dst, target) {
+        return Verdict::Refuse(EPERM);
+    }
+    Verdict::Redirect(to)
+}
+
+/// Whether the proxy's listener `index` is registered and still listens on `port`. The kernel
+/// removes a socket from the SOCKMAP when it closes, so a dead agent reads as "not serving" at
+/// once, and another process that grabs the port meanwhile is never trusted.
+#[inline(never)]
+fn proxy_serving(index: u32, port: u16) -> bool {
+    let key = index;
+    // SAFETY: lookup in a SOCKMAP returns a referenced socket or null; it is released below on
+    // every path.
+    let sk = unsafe {
+        bpf_map_lookup_elem(
+            core::ptr::addr_of!(LISTENERS) as *mut c_void,
+            core::ptr::addr_of!(key) as *const c_void,
+        )
+    } as *mut bpf_sock;
+    if sk.is_null() {
+        return false;
+    }
+    // SAFETY: non-null socket from the lookup; these fields are readable.
+    let (state, src_port) =
+        unsafe { (read_volatile(&(*sk).state), read_volatile(&(*sk).src_port)) };
+    // SAFETY: releases the reference taken by the lookup.
+    unsafe { bpf_sk_release(sk as *mut c_void) };
+    state == BPF_TCP_LISTEN && src_port == u32::from(port)
+}
+
+/// Whether `dst` is this host: loopback, unspecified, or one of its interface addresses.
+#[inline(always)]
+fn is_local(dst: &SockAddr) -> bool {
+    if dst.is_always_local() {
+        return true;
+    }
+    let key = dst.without_port();
+    // SAFETY: plain u32 values.
+    unsafe { LOCAL_ADDRS.get(&key) }.is_some()
 }
 
 /// Stores what the kernel knows of the caller, by socket cookie. Out of line: its 64-byte record

@@ -417,6 +417,438 @@ pub fn recording_failed(
     event
 }
 
+// ------------------------------------------------------------------------------------------------
+// Workload tokens (`crate::pg::token_auth`): a session's token accepted or refused, and a session
+// ended because its token expired. The token's subject, issuer, groups and the roles they map to;
+// never the token itself.
+// ------------------------------------------------------------------------------------------------
+
+fn token_event(
+    action: &str,
+    outcome: &str,
+    types: &[&str],
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+) -> Value {
+    let mut event = connection_base(action, outcome, types, connection_id, facts);
+    event["event"]["category"] = json!(["authentication", "session"]);
+    event["chunk"]["workload"] = json!(id.workload);
+    event["chunk"]["target"] = json!(id.target);
+    event
+}
+
+/// A session's workload token was verified: who it names (`user.name` is the token's subject).
+pub fn token_accepted(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    token: &crate::pg::token_auth::VerifiedToken,
+) -> Value {
+    let mut event = token_event(
+        "token-accepted",
+        "success",
+        &["start", "allowed"],
+        connection_id,
+        facts,
+        id,
+    );
+    event["user"]["name"] = json!(token.claims.subject);
+    event["chunk"]["token"] = json!({
+        "source": token.source.as_str(),
+        "subject": token.claims.subject,
+        "issuer": token.claims.issuer,
+        "groups": token.claims.groups,
+        "roles": token.roles,
+        "expires_at": humantime::format_rfc3339_seconds(token.claims.expires_at).to_string(),
+    });
+    event
+}
+
+/// A session was refused for its workload token (missing, invalid, expired, no role).
+pub fn token_refused(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    refusal: &crate::pg::token_auth::TokenRefusal,
+) -> Value {
+    let mut event = token_event(
+        "token-refused",
+        "failure",
+        &["start", "denied"],
+        connection_id,
+        facts,
+        id,
+    );
+    event["event"]["reason"] = json!(refusal.to_string());
+    event["chunk"]["refusal"] = json!(refusal.code());
+    let mut token = json!({});
+    if let Some(source) = refusal.source() {
+        token["source"] = json!(source.as_str());
+    }
+    if let Some(subject) = refusal.subject() {
+        token["subject"] = json!(subject);
+        event["user"]["name"] = json!(subject);
+    }
+    event["chunk"]["token"] = token;
+    event
+}
+
+/// A session was ended because its workload token expired.
+pub fn session_token_expired(
+    connection_id: u64,
+    facts: &ConnectionFacts,
+    id: &Identity,
+    token: &crate::pg::token_auth::VerifiedToken,
+) -> Value {
+    let mut event = token_event(
+        "session-token-expired",
+        "success",
+        &["end"],
+        connection_id,
+        facts,
+        id,
+    );
+    event["user"]["name"] = json!(token.claims.subject);
+    event["chunk"]["token"] = json!({
+        "source": token.source.as_str(),
+        "subject": token.claims.subject,
+        "expires_at": humantime::format_rfc3339_seconds(token.claims.expires_at).to_string(),
+    });
+    event
+}
+
+#[cfg(test)]
+mod token_event_tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::oidc::{Claims, TokenError};
+    use crate::pg::token_auth::{TokenRefusal, VerifiedToken};
+    use crate::policy::TokenSource;
+
+    fn facts() -> ConnectionFacts {
+        ConnectionFacts {
+            client: "127.0.0.1:40000".parse().unwrap(),
+            original_destination: "127.0.0.1:5432".parse().unwrap(),
+            pid: 42,
+            uid: 1000,
+            gid: 1000,
+            process_name: "psql".into(),
+            executable: None,
+            cgroup_id: 7,
+            cgroup_path: Some("/chunk-agent/jobs/w/job-1-0".into()),
+        }
+    }
+
+    fn id() -> Identity {
+        Identity {
+            workload: "w".into(),
+            target: "db".into(),
+            target_index: 0,
+        }
+    }
+
+    fn token() -> VerifiedToken {
+        let exp = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        VerifiedToken {
+            claims: Claims {
+                subject: "system:serviceaccount:batch:nightly".into(),
+                issuer: "https://idp.test".into(),
+                groups: vec!["etl".into()],
+                expires_at: exp,
+                not_before: None,
+                jwt_id: Some("j".into()),
+            },
+            source: TokenSource::Exec,
+            roles: vec!["reader".into()],
+            valid_until: exp,
+        }
+    }
+
+    /// One event of each token builder (for the schema and catalogue tests).
+    pub(super) fn samples() -> Vec<Value> {
+        vec![
+            token_accepted(1, &facts(), &id(), &token()),
+            token_refused(
+                2,
+                &facts(),
+                &id(),
+                &TokenRefusal::Missing {
+                    workload: "w".into(),
+                    sources: "exec".into(),
+                },
+            ),
+            session_token_expired(3, &facts(), &id(), &token()),
+        ]
+    }
+
+    #[test]
+    fn token_events_match_the_schema_and_name_the_subject() {
+        let accepted = token_accepted(1, &facts(), &id(), &token());
+        assert_eq!(
+            accepted["user"]["name"],
+            "system:serviceaccount:batch:nightly"
+        );
+        assert_eq!(accepted["chunk"]["token"]["groups"], json!(["etl"]));
+        assert_eq!(accepted["chunk"]["token"]["roles"], json!(["reader"]));
+        let refused = token_refused(
+            2,
+            &facts(),
+            &id(),
+            &TokenRefusal::Invalid {
+                origin: TokenSource::Password,
+                error: TokenError::BadSignature,
+            },
+        );
+        assert_eq!(refused["chunk"]["refusal"], "token-invalid");
+        assert_eq!(refused["chunk"]["token"]["source"], "password");
+        let expired = session_token_expired(3, &facts(), &id(), &token());
+        for mut event in [accepted, refused, expired] {
+            event["@timestamp"] = json!("2027-01-15T10:00:00.000000Z");
+            let errors = schema::validate_event(&event);
+            assert!(errors.is_empty(), "{errors:?} in {event}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Approvals (`crate::approval`): approval requests and votes, time-bound grants, the approval
+// API. Never the statement's text (only its kinds, operations, tables and a digest of its
+// normalised text), never a token.
+// ------------------------------------------------------------------------------------------------
+
+fn approval_event(action: &str, outcome: &str, category: &[&str], types: &[&str]) -> Value {
+    json!({
+        "event": { "kind": "event", "category": category, "type": types,
+                   "action": action, "outcome": outcome },
+    })
+}
+
+/// `chunk.approval.statement` of a request.
+fn approval_statement(s: &crate::approval::StatementSummary) -> Value {
+    let mut statement = json!({
+        "kinds": s.kinds,
+        "operations": s.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "tables": s.tables,
+    });
+    if let Some(digest) = &s.digest {
+        statement["digest"] = json!(digest);
+    }
+    statement
+}
+
+/// An approval event about request `p`: the requester (process, user, connection, workload,
+/// target), the first rule, and `chunk.approval`.
+fn approval_request_event(
+    action: &str,
+    outcome: &str,
+    types: &[&str],
+    p: &crate::approval::Pending,
+) -> Value {
+    let spec = &p.spec;
+    let mut event = approval_event(action, outcome, &["database"], types);
+    event["process"] = json!({ "pid": spec.requester.pid, "name": spec.requester.process });
+    event["user"] = json!({ "id": spec.requester.uid.to_string() });
+    if let Some(need) = spec.statement.needs.first() {
+        event["rule"] = json!({ "name": need.rule, "ruleset": need.ruleset });
+    }
+    let mut groups: Vec<&str> = Vec::new();
+    for g in spec.statement.needs.iter().flat_map(|n| &n.groups) {
+        if !groups.contains(&g.as_str()) {
+            groups.push(g);
+        }
+    }
+    let mut approval = json!({
+        "id": p.id,
+        "rules": spec.statement.needs.iter().map(|n| n.rule.as_str()).collect::<Vec<_>>(),
+        "approvers_needed": p.approvers_needed,
+        "approvals": p.approvals,
+        "groups": groups,
+        "expires_at": humantime::format_rfc3339_micros(p.expires_at).to_string(),
+        "statement": approval_statement(&spec.statement),
+    });
+    if let Some(subject) = &spec.requester.token_subject {
+        approval["requester_subject"] = json!(subject);
+    }
+    event["chunk"] = json!({
+        "connection_id": spec.connection_id.to_string(),
+        "workload": spec.workload,
+        "target": spec.target,
+        "approval": approval,
+    });
+    if let Some(cgroup) = &spec.requester.cgroup {
+        event["chunk"]["cgroup"] = json!({ "path": cgroup });
+    }
+    event
+}
+
+/// A statement waits for approval: request filed.
+pub fn approval_requested(p: &crate::approval::Pending) -> Value {
+    approval_request_event("approval-requested", "success", &["access", "start"], p)
+}
+
+/// An approval counted; more are needed.
+pub fn approval_vote_recorded(p: &crate::approval::Pending, by: &str) -> Value {
+    let mut event =
+        approval_request_event("approval-vote-recorded", "success", &["access", "info"], p);
+    event["chunk"]["approval"]["by"] = json!(by);
+    event["chunk"]["approval"]["vote"] = json!("approve");
+    event
+}
+
+/// A request ended: `approval-approved`, `approval-denied`, `approval-expired` or
+/// `approval-withdrawn` (the statement stopped waiting).
+pub fn approval_decided(d: &crate::approval::book::Decided) -> Value {
+    use crate::approval::Resolution;
+    let (action, outcome, types): (&str, &str, &[&str]) = match &d.resolution {
+        Resolution::Approved { .. } => (
+            "approval-approved",
+            "success",
+            &["access", "allowed", "end"],
+        ),
+        Resolution::Denied { .. } => ("approval-denied", "failure", &["access", "denied", "end"]),
+        Resolution::Expired { .. } => ("approval-expired", "failure", &["access", "denied", "end"]),
+        Resolution::Withdrawn => ("approval-withdrawn", "failure", &["access", "end"]),
+    };
+    let mut event = approval_request_event(action, outcome, types, &d.request);
+    match &d.resolution {
+        Resolution::Approved { approvers } => {
+            event["chunk"]["approval"]["approvals"] = json!(approvers)
+        }
+        Resolution::Denied { by } => {
+            event["chunk"]["approval"]["by"] = json!(by);
+            event["chunk"]["approval"]["vote"] = json!("deny");
+            event["event"]["reason"] = json!(format!("denied by {by}"));
+        }
+        Resolution::Expired { after } => {
+            event["event"]["reason"] = json!(format!(
+                "not approved within {}",
+                humantime::format_duration(*after)
+            ));
+        }
+        Resolution::Withdrawn => {
+            event["event"]["reason"] = json!("the statement stopped waiting");
+        }
+    }
+    event
+}
+
+/// A vote the approval service refused (`refusal`: `self-approval`, `not-in-group`,
+/// `unknown-request`, `already-decided`, `expired`).
+pub fn approval_vote_refused(id: &str, by: &str, vote: &str, refusal: &str, reason: &str) -> Value {
+    let mut event = approval_event(
+        "approval-vote-refused",
+        "failure",
+        &["database"],
+        &["access", "denied"],
+    );
+    event["event"]["reason"] = json!(reason);
+    event["chunk"] = json!({
+        "refusal": refusal,
+        "approval": { "id": id, "by": by, "vote": vote },
+    });
+    event
+}
+
+/// A request to the approval API without a valid token (never the token itself).
+pub fn approval_auth_failed(client: SocketAddr, refusal: &str, reason: &str) -> Value {
+    let mut event = approval_event(
+        "approval-auth-failed",
+        "failure",
+        &["authentication"],
+        &["start", "denied"],
+    );
+    event["event"]["reason"] = json!(reason);
+    event["source"] = ip_and_port(client);
+    event["chunk"] = json!({ "refusal": refusal });
+    event
+}
+
+/// A webhook notification could not be delivered (never the webhook's URL).
+pub fn approval_notify_failed(reason: &str) -> Value {
+    let mut event = approval_event(
+        "approval-notify-failed",
+        "failure",
+        &["network"],
+        &["error"],
+    );
+    event["error"] = json!({ "message": reason });
+    event
+}
+
+fn grant_fields(g: &crate::approval::Grant) -> Value {
+    let mut grant = json!({
+        "id": g.id,
+        "operations": g.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "tables": g.tables,
+        "by": g.by,
+        "expires_at": humantime::format_rfc3339_micros(g.expires_at).to_string(),
+        "duration_s": g.expires_at.duration_since(g.created_at).unwrap_or_default().as_secs(),
+    });
+    if let Some(reason) = &g.reason {
+        grant["reason"] = json!(reason);
+    }
+    grant
+}
+
+/// An approver granted a workload a class of statements on a target for a while.
+pub fn grant_created(g: &crate::approval::Grant) -> Value {
+    let mut event = approval_event("grant-created", "success", &["iam"], &["creation"]);
+    event["chunk"] =
+        json!({ "workload": g.workload, "target": g.target, "grant": grant_fields(g) });
+    event
+}
+
+/// A grant was refused (invalid, or for the approver's own workload).
+pub fn grant_refused(by: &str, workload: &str, target: &str, reason: &str) -> Value {
+    let mut event = approval_event(
+        "grant-refused",
+        "failure",
+        &["iam"],
+        &["creation", "denied"],
+    );
+    event["event"]["reason"] = json!(reason);
+    event["chunk"] = json!({ "workload": workload, "target": target, "grant": { "by": by } });
+    event
+}
+
+/// A statement needing approval passed at once under a grant.
+pub fn grant_used(g: &crate::approval::Grant, spec: &crate::approval::RequestSpec) -> Value {
+    let mut event = approval_event(
+        "grant-used",
+        "success",
+        &["database"],
+        &["access", "allowed"],
+    );
+    event["process"] = json!({ "pid": spec.requester.pid, "name": spec.requester.process });
+    event["user"] = json!({ "id": spec.requester.uid.to_string() });
+    event["chunk"] = json!({
+        "connection_id": spec.connection_id.to_string(),
+        "workload": spec.workload,
+        "target": spec.target,
+        "grant": { "id": g.id, "by": g.by },
+        "approval": { "statement": approval_statement(&spec.statement) },
+    });
+    event
+}
+
+/// A grant ended: revoked by `revoked_by` (`grant-revoked`) or at its time (`grant-expired`).
+pub fn grant_ended(g: &crate::approval::Grant, revoked_by: Option<&str>) -> Value {
+    let action = if revoked_by.is_some() {
+        "grant-revoked"
+    } else {
+        "grant-expired"
+    };
+    let mut event = approval_event(action, "success", &["iam"], &["deletion"]);
+    event["chunk"] =
+        json!({ "workload": g.workload, "target": g.target, "grant": grant_fields(g) });
+    if let Some(by) = revoked_by {
+        event["chunk"]["grant"]["revoked_by"] = json!(by);
+    }
+    event
+}
+
 /// How many audit lines may wait for the writer before `emit` blocks (back-pressure: lines are
 /// never dropped).
 const QUEUE_LINES: usize = 16 * 1024;
@@ -1364,7 +1796,137 @@ mod tests {
                 }],
             ),
             recording_failed(16, &f, &id, "s", "No space left on device", true),
+            approval_samples::requested(),
+            approval_samples::vote_recorded(),
+            approval_samples::decided(crate::approval::Resolution::Approved {
+                approvers: vec!["alice".into()],
+            }),
+            approval_samples::decided(crate::approval::Resolution::Denied { by: "bob".into() }),
+            approval_samples::decided(crate::approval::Resolution::Expired {
+                after: std::time::Duration::from_secs(600),
+            }),
+            approval_samples::decided(crate::approval::Resolution::Withdrawn),
+            approval_vote_refused("r-1", "mallory", "approve", "not-in-group", "not in dba"),
+            approval_auth_failed(
+                "127.0.0.1:5000".parse().unwrap(),
+                "expired",
+                "token expired",
+            ),
+            approval_notify_failed("the webhook answered 500"),
+            approval_samples::grant_created(),
+            grant_refused("alice", "w", "db", "a grant lasts from 1s to 24h"),
+            approval_samples::grant_used(),
+            approval_samples::grant_ended(Some("bob")),
+            approval_samples::grant_ended(None),
         ]
+        .into_iter()
+        .chain(super::token_event_tests::samples())
+        .collect()
+    }
+
+    /// Sample approval events (see `crate::approval`), for the schema checks.
+    mod approval_samples {
+        use serde_json::Value;
+        use std::time::{Duration, SystemTime};
+
+        use crate::approval::{
+            ApprovalBook, Approver, Grant, GrantSpec, Pending, RequestSpec, Requester, Resolution,
+            StatementSummary,
+            book::{Decided, EffectRef, RuleNeed},
+        };
+        use crate::policy::Operation;
+
+        fn now() -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+        }
+
+        fn spec() -> RequestSpec {
+            RequestSpec {
+                workload: "w".into(),
+                target: "db".into(),
+                connection_id: 17,
+                requester: Requester {
+                    workload: "w".into(),
+                    pid: 42,
+                    uid: 1000,
+                    process: "psql".into(),
+                    cgroup: Some("/chunk-agent/jobs/w/job".into()),
+                    token_subject: Some("svc-w".into()),
+                },
+                statement: StatementSummary {
+                    kinds: vec!["DELETE".into()],
+                    operations: vec![Operation::Write, Operation::BulkWrite],
+                    tables: vec!["staging.events".into()],
+                    text: Some("delete from staging.events".into()),
+                    digest: Some("0123456789abcdef".into()),
+                    needs: vec![RuleNeed {
+                        rule: "bulk-staging".into(),
+                        ruleset: Some("demo.toml:30".into()),
+                        approvers: 1,
+                        groups: vec!["dba".into()],
+                        timeout: Duration::from_secs(600),
+                        effects: vec![EffectRef {
+                            operation: Operation::BulkWrite,
+                            objects: vec![("staging".into(), "events".into())],
+                            shown: "bulk_write staging.events".into(),
+                        }],
+                    }],
+                    grantable: true,
+                },
+            }
+        }
+
+        fn pending() -> Pending {
+            ApprovalBook::new("t").request(now(), spec()).unwrap()
+        }
+
+        fn grant() -> Grant {
+            ApprovalBook::new("t")
+                .grant(
+                    now(),
+                    GrantSpec {
+                        workload: "w".into(),
+                        target: "db".into(),
+                        operations: vec![Operation::BulkWrite],
+                        tables: vec!["staging.events".into()],
+                        duration: Duration::from_secs(7200),
+                        by: Approver {
+                            subject: "alice".into(),
+                            groups: vec!["dba".into()],
+                        },
+                        reason: Some("backfill".into()),
+                    },
+                )
+                .unwrap()
+        }
+
+        pub(super) fn requested() -> Value {
+            super::approval_requested(&pending())
+        }
+
+        pub(super) fn vote_recorded() -> Value {
+            super::approval_vote_recorded(&pending(), "alice")
+        }
+
+        pub(super) fn decided(resolution: Resolution) -> Value {
+            super::approval_decided(&Decided {
+                request: pending(),
+                resolution,
+                decided_at: now(),
+            })
+        }
+
+        pub(super) fn grant_created() -> Value {
+            super::grant_created(&grant())
+        }
+
+        pub(super) fn grant_used() -> Value {
+            super::grant_used(&grant(), &spec())
+        }
+
+        pub(super) fn grant_ended(revoked_by: Option<&str>) -> Value {
+            super::grant_ended(&grant(), revoked_by)
+        }
     }
 
     #[test]

@@ -40,8 +40,12 @@ pub struct RunConfig {
     pub listen_port: u16,
     /// Parent of the agent's cgroups (`<base>/jobs/<workload>/<job>`), relative to the mount.
     pub cgroup_base: String,
+    /// Pin directory on bpffs; `None`: `/sys/fs/bpf/chunk-agent<cgroup_base>`.
+    pub bpffs_dir: Option<PathBuf>,
     pub audit: crate::audit::sink::AuditConfig,
     pub recording: RecordingSettings,
+    /// The approval service (API address, approver authentication, webhook).
+    pub approval: crate::approval::ApprovalConfig,
 }
 
 /// Session recording: where, how big, what happens when a write fails, how long kept.
@@ -86,6 +90,8 @@ pub enum RunError {
     PgSetup(#[from] PgSetupError),
     #[error("signal handling: {0}")]
     Signal(std::io::Error),
+    #[error("approval service: {0}")]
+    Approval(#[from] crate::approval::StartError),
 }
 
 /// The exec root of a cgroup base: where `agent exec` creates job cgroups.
@@ -148,12 +154,23 @@ impl ScopeKeeper {
             self.own_cgroup.as_deref(),
         );
         let ids: HashMap<&str, u64> = tree.iter().map(|(p, id)| (p.as_str(), *id)).collect();
+        self.interceptor.refresh_local_addresses()?;
         // Entries first, so a new attach point never runs with a stale classification.
         self.interceptor.set_scope(&plan.entries)?;
         // A cgroup removed and re-created under the same name has a new id: re-attach.
-        self.attached.retain(|path, (id, _)| {
-            plan.attach.contains(path) && ids.get(path.as_str()) == Some(id)
-        });
+        let stale: Vec<String> = self
+            .attached
+            .iter()
+            .filter(|(path, (id, _))| {
+                !(plan.attach.contains(*path) && ids.get(path.as_str()) == Some(id))
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in stale {
+            if let Some((_, attachment)) = self.attached.remove(&path) {
+                self.interceptor.detach(attachment)?;
+            }
+        }
         for path in &plan.attach {
             if self.attached.contains_key(path) {
                 continue;
@@ -161,11 +178,12 @@ impl ScopeKeeper {
             let Some(id) = ids.get(path.as_str()) else {
                 continue;
             };
-            let attachment = self.interceptor.attach(&self.cgroups.dir(path))?;
+            let attachment = self.interceptor.attach(&self.cgroups.dir(path), *id)?;
             tracing::info!(cgroup = %path, "attached");
             self.attached.insert(path.clone(), (*id, attachment));
         }
-        Ok(())
+        // After attaching: pins of an older program version give way to this one's.
+        self.interceptor.retire_stale()
     }
 }
 
@@ -209,11 +227,20 @@ fn reload_policy(
     host: &str,
     cancel: &CancelRegistry,
     recording: &Arc<Recording>,
+    approvals: &crate::approval::ApprovalHub,
+    exec_root: &str,
 ) -> Result<(PolicySet, Arc<PgShared>), Vec<String>> {
     let set = crate::policy::load_dir(dir)
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let pg = PgShared::new(&set, host.to_owned(), cancel.clone(), Arc::clone(recording))
-        .map_err(|e| vec![e.to_string()])?;
+    let pg = PgShared::new(
+        &set,
+        host.to_owned(),
+        cancel.clone(),
+        Arc::clone(recording),
+        approvals.clone(),
+        exec_root,
+    )
+    .map_err(|e| vec![e.to_string()])?;
     Ok((set, Arc::new(pg)))
 }
 
@@ -231,6 +258,14 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
                 source,
             })?,
         );
+    // Statements needing approval wait on `approvals.hub` (refused when no approver
+    // authentication is configured).
+    let mut approvals = crate::approval::start(
+        config.approval.clone(),
+        Arc::clone(&audit) as Arc<dyn crate::approval::Audit>,
+        Arc::new(crate::approval::SystemClock),
+    )
+    .await?;
     let recording = Arc::new(
         Recording::prepare(
             &config.recording.data_dir,
@@ -269,11 +304,20 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         host.clone(),
         cancel.clone(),
         Arc::clone(&recording),
+        approvals.hub.clone(),
+        &exec_root,
     )?);
-    let (mut interceptor, connections) = Interceptor::load(ProxyAddrs {
-        v4: proxy::sock_addr(v4),
-        v6: proxy::sock_addr(v6),
-    })?;
+    let pin_dir = config
+        .bpffs_dir
+        .clone()
+        .unwrap_or_else(|| crate::intercept::pins::default_instance_dir(&config.cgroup_base));
+    let (mut interceptor, connections) = Interceptor::load(
+        ProxyAddrs {
+            v4: proxy::sock_addr(v4),
+            v6: proxy::sock_addr(v6),
+        },
+        &pin_dir,
+    )?;
     interceptor.set_targets(&target_map(&policy))?;
 
     let policy = Arc::new(policy);
@@ -309,6 +353,9 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         connections,
         Arc::clone(&audit),
     ));
+    // From here on, in-scope connects to targets are redirected to these listeners (refused
+    // while none is registered: fail closed).
+    keeper.interceptor.serve_on(&listeners[0], &listeners[1])?;
     let mut servers = Vec::new();
     for listener in listeners {
         servers.push(tokio::spawn(Arc::clone(&proxy).serve(listener)));
@@ -347,7 +394,14 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
             continue;
         };
         signature = policy_dir_signature(&config.policies);
-        match reload_policy(&config.policies, &host, &cancel, &recording) {
+        match reload_policy(
+            &config.policies,
+            &host,
+            &cancel,
+            &recording,
+            &approvals.hub,
+            &exec_root,
+        ) {
             Ok((set, pg)) => {
                 let set = Arc::new(set);
                 for workload in &set.workloads {
@@ -394,11 +448,15 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     };
 
     tracing::info!(reason, "stopping");
+    // New connects from the scope are refused from now on; the pinned programs stay (fail
+    // closed: `agent uninstall` removes them).
+    keeper.interceptor.stop_serving();
     for server in servers {
         server.abort();
     }
     reaper.abort();
     retention.abort();
+    approvals.stop();
     drop(keeper);
     for workload in &workloads {
         // Busy (a job still runs there) is fine: it stays until its job ends.

@@ -1,31 +1,50 @@
-//! eBPF adapter: loads the programs of `agent-ebpf`, fills their maps and attaches them to cgroups.
+//! eBPF adapter: loads the programs of `agent-ebpf`, pins them on bpffs, fills their maps and
+//! attaches them to cgroups.
 //!
-//! Maps (see `agent_common` for the layouts):
-//! - `TARGETS`: protected addresses -> target index. Replaced wholesale from the policy set.
+//! Maps (see `agent_common` for the layouts), pinned in `<instance>/<version>/maps/`:
+//! - `TARGETS`: protected addresses -> target index. Replaced from the policy set.
 //! - `CGROUPS`: interception scope, cgroup id -> kind. Kept current by the agent's cgroup watch.
-//! - `PROXY`: the proxy's listening addresses; set once, before anything is attached.
-//! - `SOCKETS`: kernel-only bookkeeping (by socket cookie).
-//! - `CONNECTIONS`: the record of each redirected connection, by client address; the proxy
-//!   takes (reads and deletes) its entry when it accepts the connection.
+//! - `PROXY`: the proxy's listening addresses.
+//! - `LISTENERS`: the proxy's listening sockets; the kernel drops them when they close, so an
+//!   agent that stops, crashes or is killed leaves in-scope connects to targets refused
+//!   (ECONNREFUSED), never direct.
+//! - `LOCAL_ADDRS`, `LOCAL_PORTS`: this host's addresses and the ports of local targets (other
+//!   local routes to a protected local server are refused).
+//! - `SOCKETS`, `CONNECTIONS`: the records of redirected connections.
 //!
-//! Programs are attached with bpf links, one set per attach cgroup; dropping an [`Attachment`]
-//! detaches it, and links also go away when the agent exits. Link attachments always coexist
-//! with other programs on the same cgroup; the kernel refuses explicit attach flags on them, hence
-//! `CgroupAttachMode::Single` (flags 0).
+//! Links are pinned in `<instance>/<version>/links/<cgroup id>/<program>`, so enforcement outlives
+//! the agent (fail closed). A restarted agent adopts the pinned links of its own version (no
+//! gap); links of another version are replaced: the new ones are attached first, then the old
+//! ones removed. Only [`uninstall`] (or retiring an attach point) removes pins. See
+//! `docs/fail-closed.md`. Link attachments coexist with other programs on the same cgroup; the
+//! kernel refuses explicit attach flags on them, hence `CgroupAttachMode::Single` (flags 0).
 
-use std::{collections::BTreeMap, fs::File, path::Path};
+mod bpffs;
+pub mod local;
+pub mod pins;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs::File,
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+};
 
 use agent_common::{
-    ConnInfo, MAP_CGROUPS, MAP_CONNECTIONS, MAP_PROXY, MAP_TARGETS, ProxyAddrs, SockAddr,
+    ALL_MAPS, ConnInfo, LISTENER_V4, LISTENER_V6, MAP_CGROUPS, MAP_CONNECTIONS, MAP_LISTENERS,
+    MAP_LOCAL_ADDRS, MAP_LOCAL_PORTS, MAP_PROXY, MAP_TARGETS, ProxyAddrs, SockAddr,
 };
 use aya::{
-    Ebpf, EbpfError,
-    maps::{Array, HashMap, MapData, MapError},
+    Ebpf, EbpfError, EbpfLoader,
+    maps::{Array, HashMap, MapData, MapError, SockMap},
     programs::{
         CgroupAttachMode, CgroupSockAddr, ProgramError, SockOps,
-        cgroup_sock_addr::CgroupSockAddrLink, sock_ops::SockOpsLink,
+        links::{FdLink, LinkError, PinnedLink},
     },
 };
+
+pub use bpffs::UninstallReport;
+use pins::{Layout, PinnedSet};
 
 /// The eBPF object built by `agent/build.rs`.
 static PROGRAMS_OBJECT: &[u8] =
@@ -34,6 +53,20 @@ static PROGRAMS_OBJECT: &[u8] =
 /// The cgroup/sock_addr programs, by name in the object.
 const SOCK_ADDR_PROGRAMS: [&str; 4] = ["connect4", "connect6", "getpeername4", "getpeername6"];
 const SOCK_OPS_PROGRAM: &str = "sock_ops_connect";
+
+/// Every program, in attach order.
+const ALL_PROGRAMS: [&str; 5] = [
+    "connect4",
+    "connect6",
+    "getpeername4",
+    "getpeername6",
+    SOCK_OPS_PROGRAM,
+];
+
+/// The version of the embedded programs (names their pin directory).
+pub fn programs_version() -> String {
+    pins::version_of(PROGRAMS_OBJECT)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InterceptError {
@@ -68,47 +101,97 @@ pub enum InterceptError {
         #[source]
         source: ProgramError,
     },
+    #[error("link of {program} cannot be pinned: {source}")]
+    Link {
+        program: &'static str,
+        #[source]
+        source: LinkError,
+    },
+    #[error("cannot pin {path}: {message}")]
+    Pin { path: PathBuf, message: String },
+    #[error("bpffs {path}: {source}")]
+    Bpffs {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another agent is running with the pin directory {0} (it holds its lock); stop it first"
+    )]
+    AgentRunning(PathBuf),
+    #[error("cannot list this host's addresses: {0}")]
+    HostAddresses(nix::Error),
 }
 
-/// The links of the programs attached to one cgroup. Dropping it detaches them.
+/// The (pinned) links of the programs attached to one cgroup. Dropping it only closes the
+/// agent's handles: the pins keep the programs attached (fail closed). [`Interceptor::detach`]
+/// removes them.
 pub struct Attachment {
-    _sock_addr: Vec<CgroupSockAddrLink>,
-    _sock_ops: SockOpsLink,
+    cgroup_id: u64,
+    links: Vec<PinnedLink>,
 }
 
-/// Loaded programs and the maps the agent writes.
+/// Loaded programs, their pinned maps, and the lock on the pin directory.
 pub struct Interceptor {
     ebpf: Ebpf,
+    layout: Layout,
+    _lock: bpffs::InstanceLock,
     targets: HashMap<MapData, SockAddr, u32>,
     scope: HashMap<MapData, u64, u32>,
+    listeners: SockMap<MapData>,
+    local_addrs: HashMap<MapData, SockAddr, u32>,
+    local_ports: HashMap<MapData, u32, u32>,
+    /// The wanted targets, kept to recompute `LOCAL_PORTS` when the host's addresses change.
+    wanted_targets: BTreeMap<SockAddr, u32>,
+    /// cgroup ids with a live [`Attachment`].
+    attached: BTreeSet<u64>,
 }
 
 fn map_err(name: &'static str) -> impl FnOnce(MapError) -> InterceptError {
     move |source| InterceptError::Map { name, source }
 }
 
+fn typed_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, InterceptError>
+where
+    T: TryFrom<aya::maps::Map, Error = MapError>,
+{
+    T::try_from(take_map(ebpf, name)?).map_err(map_err(name))
+}
+
 impl Interceptor {
-    /// Loads and verifies the programs and points them at the proxy. Nothing is attached yet.
-    pub fn load(proxy: ProxyAddrs) -> Result<(Self, ConnectionTable), InterceptError> {
-        let mut ebpf = Ebpf::load(PROGRAMS_OBJECT)?;
+    /// Takes the pin directory `instance` (refused while another agent holds it), loads and
+    /// verifies the programs with the maps pinned there (reusing the pinned maps of the same
+    /// version: their state carries over), and points them at the proxy. Nothing new is
+    /// attached yet; links pinned by a previous run stay in force.
+    pub fn load(
+        proxy: ProxyAddrs,
+        instance: &Path,
+    ) -> Result<(Self, ConnectionTable), InterceptError> {
+        bpffs::ensure_mounted(instance)?;
+        let lock = bpffs::InstanceLock::acquire(instance)?
+            .ok_or_else(|| InterceptError::AgentRunning(instance.to_owned()))?;
+        let layout = Layout::new(instance, programs_version());
+        bpffs::create_dir(&layout.maps_dir())?;
+        bpffs::create_dir(&layout.links_dir())?;
+
+        let map_paths: Vec<(&str, PathBuf)> =
+            ALL_MAPS.iter().map(|m| (*m, layout.map(m))).collect();
+        let mut loader = EbpfLoader::new();
+        for (name, path) in &map_paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
         for name in SOCK_ADDR_PROGRAMS {
-            let prog: &mut CgroupSockAddr = ebpf
-                .program_mut(name)
-                .ok_or(InterceptError::MissingProgram(name))?
-                .try_into()
-                .map_err(|_| InterceptError::MissingProgram(name))?;
-            prog.load()
+            sock_addr_program(&mut ebpf, name)?
+                .load()
                 .map_err(|source| InterceptError::Program { name, source })?;
         }
-        let ops: &mut SockOps = ebpf
-            .program_mut(SOCK_OPS_PROGRAM)
-            .ok_or(InterceptError::MissingProgram(SOCK_OPS_PROGRAM))?
-            .try_into()
-            .map_err(|_| InterceptError::MissingProgram(SOCK_OPS_PROGRAM))?;
-        ops.load().map_err(|source| InterceptError::Program {
-            name: SOCK_OPS_PROGRAM,
-            source,
-        })?;
+        sock_ops_program(&mut ebpf)?
+            .load()
+            .map_err(|source| InterceptError::Program {
+                name: SOCK_OPS_PROGRAM,
+                source,
+            })?;
 
         let mut proxy_map: Array<_, ProxyAddrs> = Array::try_from(
             ebpf.map_mut(MAP_PROXY)
@@ -117,25 +200,55 @@ impl Interceptor {
         .map_err(map_err(MAP_PROXY))?;
         proxy_map.set(0, proxy, 0).map_err(map_err(MAP_PROXY))?;
 
-        let targets =
-            HashMap::try_from(take_map(&mut ebpf, MAP_TARGETS)?).map_err(map_err(MAP_TARGETS))?;
-        let scope =
-            HashMap::try_from(take_map(&mut ebpf, MAP_CGROUPS)?).map_err(map_err(MAP_CGROUPS))?;
-        let connections = HashMap::try_from(take_map(&mut ebpf, MAP_CONNECTIONS)?)
-            .map_err(map_err(MAP_CONNECTIONS))?;
-        Ok((
-            Self {
-                ebpf,
-                targets,
-                scope,
-            },
-            ConnectionTable { map: connections },
-        ))
+        let targets = typed_map(&mut ebpf, MAP_TARGETS)?;
+        let scope = typed_map(&mut ebpf, MAP_CGROUPS)?;
+        let listeners = typed_map(&mut ebpf, MAP_LISTENERS)?;
+        let local_addrs = typed_map(&mut ebpf, MAP_LOCAL_ADDRS)?;
+        let local_ports = typed_map(&mut ebpf, MAP_LOCAL_PORTS)?;
+        let connections = typed_map(&mut ebpf, MAP_CONNECTIONS)?;
+        let mut interceptor = Self {
+            ebpf,
+            layout,
+            _lock: lock,
+            targets,
+            scope,
+            listeners,
+            local_addrs,
+            local_ports,
+            wanted_targets: BTreeMap::new(),
+            attached: BTreeSet::new(),
+        };
+        interceptor.refresh_local_addresses()?;
+        Ok((interceptor, ConnectionTable { map: connections }))
     }
 
-    /// Makes the protected destinations exactly `wanted`.
+    /// The pin directory of this instance.
+    pub fn instance_dir(&self) -> &Path {
+        &self.layout.instance
+    }
+
+    /// Makes the protected destinations exactly `wanted` (and the local ports derived from
+    /// them).
     pub fn set_targets(&mut self, wanted: &BTreeMap<SockAddr, u32>) -> Result<(), InterceptError> {
+        self.wanted_targets = wanted.clone();
+        // Local ports first: a new local target never has a moment without its alias guard.
+        let host: BTreeSet<SockAddr> = self.local_addrs.keys().filter_map(Result::ok).collect();
+        sync_map(&mut self.local_ports, &local::local_ports(wanted, &host))
+            .map_err(map_err(MAP_LOCAL_PORTS))?;
         sync_map(&mut self.targets, wanted).map_err(map_err(MAP_TARGETS))
+    }
+
+    /// Re-reads this host's addresses into `LOCAL_ADDRS` (and the local ports that depend on
+    /// them). Called at every scope refresh: a new address is covered within one rescan.
+    pub fn refresh_local_addresses(&mut self) -> Result<(), InterceptError> {
+        let host = local::host_addresses().map_err(InterceptError::HostAddresses)?;
+        let wanted: BTreeMap<SockAddr, u32> = host.iter().map(|a| (*a, 1)).collect();
+        sync_map(&mut self.local_addrs, &wanted).map_err(map_err(MAP_LOCAL_ADDRS))?;
+        sync_map(
+            &mut self.local_ports,
+            &local::local_ports(&self.wanted_targets, &host),
+        )
+        .map_err(map_err(MAP_LOCAL_PORTS))
     }
 
     /// Makes the interception scope exactly `wanted` (cgroup id -> `CGROUP_*` kind).
@@ -143,51 +256,152 @@ impl Interceptor {
         sync_map(&mut self.scope, wanted).map_err(map_err(MAP_CGROUPS))
     }
 
-    /// Attaches every program to the cgroup directory `dir`.
-    pub fn attach(&mut self, dir: &Path) -> Result<Attachment, InterceptError> {
-        let path = dir.display().to_string();
-        let cgroup = File::open(dir).map_err(|source| InterceptError::OpenCgroup {
-            path: path.clone(),
-            source,
-        })?;
-        let mut sock_addr = Vec::with_capacity(SOCK_ADDR_PROGRAMS.len());
-        for name in SOCK_ADDR_PROGRAMS {
-            let prog: &mut CgroupSockAddr = self
-                .ebpf
-                .program_mut(name)
-                .ok_or(InterceptError::MissingProgram(name))?
-                .try_into()
-                .map_err(|_| InterceptError::MissingProgram(name))?;
-            let attach_err = |source| InterceptError::Attach {
-                program: name,
-                path: path.clone(),
-                source,
-            };
-            let id = prog
-                .attach(&cgroup, CgroupAttachMode::Single)
-                .map_err(attach_err)?;
-            sock_addr.push(prog.take_link(id).map_err(attach_err)?);
+    /// Registers the proxy's listening sockets (IPv4, IPv6): from now on in-scope connects to
+    /// targets are redirected to them. The kernel unregisters a socket when it closes.
+    pub fn serve_on<L: AsRawFd>(&mut self, v4: &L, v6: &L) -> Result<(), InterceptError> {
+        self.listeners
+            .set(LISTENER_V4, v4, 0)
+            .map_err(map_err(MAP_LISTENERS))?;
+        self.listeners
+            .set(LISTENER_V6, v6, 0)
+            .map_err(map_err(MAP_LISTENERS))
+    }
+
+    /// Unregisters the proxy's listeners: in-scope connects to targets are refused from now on.
+    pub fn stop_serving(&mut self) {
+        for index in [LISTENER_V4, LISTENER_V6] {
+            // Absent already (the socket closed): nothing to do.
+            let _ = self.listeners.clear_index(&index);
         }
-        let ops: &mut SockOps = self
-            .ebpf
-            .program_mut(SOCK_OPS_PROGRAM)
-            .ok_or(InterceptError::MissingProgram(SOCK_OPS_PROGRAM))?
-            .try_into()
-            .map_err(|_| InterceptError::MissingProgram(SOCK_OPS_PROGRAM))?;
+    }
+
+    /// Attaches every program to the cgroup directory `dir` (id `cgroup_id`), or adopts the
+    /// links a previous run pinned there (no moment without programs).
+    pub fn attach(&mut self, dir: &Path, cgroup_id: u64) -> Result<Attachment, InterceptError> {
+        let path = dir.display().to_string();
+        let mut cgroup: Option<File> = None;
+        bpffs::create_dir(&self.layout.link_dir(cgroup_id))?;
+        let mut links = Vec::with_capacity(ALL_PROGRAMS.len());
+        for name in ALL_PROGRAMS {
+            let pin = self.layout.link(cgroup_id, name);
+            if pin.exists() {
+                match PinnedLink::from_pin(&pin) {
+                    Ok(link) => {
+                        links.push(link);
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(pin = %pin.display(), %err, "unusable pin: replaced");
+                    }
+                }
+            }
+            let cgroup =
+                match &cgroup {
+                    Some(f) => f,
+                    None => cgroup.insert(File::open(dir).map_err(|source| {
+                        InterceptError::OpenCgroup {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?),
+                };
+            let link = self.attach_one(name, cgroup, &path)?;
+            let _ = std::fs::remove_file(&pin);
+            let pinned = link.pin(&pin).map_err(|e| InterceptError::Pin {
+                path: pin.clone(),
+                message: e.to_string(),
+            })?;
+            links.push(pinned);
+        }
+        self.attached.insert(cgroup_id);
+        Ok(Attachment { cgroup_id, links })
+    }
+
+    fn attach_one(
+        &mut self,
+        name: &'static str,
+        cgroup: &File,
+        path: &str,
+    ) -> Result<FdLink, InterceptError> {
         let attach_err = |source| InterceptError::Attach {
-            program: SOCK_OPS_PROGRAM,
-            path: path.clone(),
+            program: name,
+            path: path.to_owned(),
             source,
         };
-        let id = ops
-            .attach(&cgroup, CgroupAttachMode::Single)
-            .map_err(attach_err)?;
-        let sock_ops = ops.take_link(id).map_err(attach_err)?;
-        Ok(Attachment {
-            _sock_addr: sock_addr,
-            _sock_ops: sock_ops,
-        })
+        let link_err = |source: LinkError| InterceptError::Link {
+            program: name,
+            source,
+        };
+        if name == SOCK_OPS_PROGRAM {
+            let prog = sock_ops_program(&mut self.ebpf)?;
+            let id = prog
+                .attach(cgroup, CgroupAttachMode::Single)
+                .map_err(attach_err)?;
+            FdLink::try_from(prog.take_link(id).map_err(attach_err)?).map_err(link_err)
+        } else {
+            let prog = sock_addr_program(&mut self.ebpf, name)?;
+            let id = prog
+                .attach(cgroup, CgroupAttachMode::Single)
+                .map_err(attach_err)?;
+            FdLink::try_from(prog.take_link(id).map_err(attach_err)?).map_err(link_err)
+        }
     }
+
+    /// Detaches the programs of an attachment: its pins are removed, then its links closed.
+    pub fn detach(&mut self, attachment: Attachment) -> Result<(), InterceptError> {
+        self.attached.remove(&attachment.cgroup_id);
+        for link in attachment.links {
+            if let Err(err) = link.unpin() {
+                tracing::warn!(%err, "cannot remove a link pin");
+            }
+        }
+        let _ = std::fs::remove_dir(self.layout.link_dir(attachment.cgroup_id));
+        Ok(())
+    }
+
+    /// Removes the pinned links this agent does not hold (another version's, after this one's
+    /// are attached; cgroups no longer attach points), and the other versions' maps once their
+    /// links are gone.
+    pub fn retire_stale(&mut self) -> Result<(), InterceptError> {
+        let found = bpffs::pinned_sets(&self.layout.instance)?;
+        let retire = pins::to_retire(&found, &self.layout.version, &self.attached);
+        for set in &retire {
+            let dir = Layout::new(&self.layout.instance, &set.version).link_dir(set.cgroup_id);
+            tracing::info!(pins = %dir.display(), "retiring stale pinned links");
+            bpffs::remove_tree(&dir)?;
+        }
+        let remaining: Vec<PinnedSet> = found.into_iter().filter(|s| !retire.contains(s)).collect();
+        let versions = bpffs::version_dirs(&self.layout.instance)?;
+        for version in pins::versions_to_remove(&versions, &self.layout.version, &remaining) {
+            tracing::info!(%version, "removing the pins of a previous program version");
+            bpffs::remove_tree(&self.layout.instance.join(version))?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes everything an agent pinned in `instance`: links first (detaching the programs), then
+/// maps. Refused while an agent holds the directory, unless `force` (a running agent's own
+/// handles then keep its links until it exits). Idempotent: nothing pinned is not an error.
+pub fn uninstall(instance: &Path, force: bool) -> Result<UninstallReport, InterceptError> {
+    bpffs::uninstall(instance, force)
+}
+
+fn sock_addr_program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut CgroupSockAddr, InterceptError> {
+    ebpf.program_mut(name)
+        .ok_or(InterceptError::MissingProgram(name))?
+        .try_into()
+        .map_err(|_| InterceptError::MissingProgram(name))
+}
+
+fn sock_ops_program(ebpf: &mut Ebpf) -> Result<&mut SockOps, InterceptError> {
+    ebpf.program_mut(SOCK_OPS_PROGRAM)
+        .ok_or(InterceptError::MissingProgram(SOCK_OPS_PROGRAM))?
+        .try_into()
+        .map_err(|_| InterceptError::MissingProgram(SOCK_OPS_PROGRAM))
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, InterceptError> {
@@ -237,17 +451,12 @@ mod tests {
     #[test]
     fn embedded_object_declares_every_shared_map() {
         let obj = aya_obj::Object::parse(PROGRAMS_OBJECT).expect("valid eBPF object");
-        for name in [
-            MAP_TARGETS,
-            MAP_CGROUPS,
-            MAP_PROXY,
-            agent_common::MAP_SOCKETS,
-            MAP_CONNECTIONS,
-        ] {
+        for name in ALL_MAPS {
             assert!(obj.maps.contains_key(name), "map {name} missing");
         }
-        for name in SOCK_ADDR_PROGRAMS.iter().chain([&SOCK_OPS_PROGRAM]) {
-            assert!(obj.programs.contains_key(*name), "program {name} missing");
+        for name in ALL_PROGRAMS {
+            assert!(obj.programs.contains_key(name), "program {name} missing");
         }
+        assert!(SOCK_ADDR_PROGRAMS.iter().all(|p| ALL_PROGRAMS.contains(p)));
     }
 }

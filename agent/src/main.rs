@@ -29,6 +29,10 @@ enum Command {
         /// cgroup (relative to the cgroup2 mount) under which job cgroups are created.
         #[arg(long, default_value = "/chunk-agent")]
         cgroup_base: String,
+        /// Where the programs, links and maps are pinned on bpffs (they outlive the agent: fail
+        /// closed). Default: /sys/fs/bpf/chunk-agent<cgroup base>.
+        #[arg(long)]
+        bpffs_dir: Option<PathBuf>,
         /// Audit log: a file (appended to) or `-` for standard output.
         #[arg(long, default_value = "-")]
         audit_log: PathBuf,
@@ -58,6 +62,25 @@ enum Command {
         /// Beyond this total size the oldest recordings are deleted (e.g. 10GB).
         #[arg(long, default_value = "10GB", value_parser = chunk_agent::audit::sink::parse_size)]
         record_retention_size: u64,
+        #[command(flatten)]
+        approval: Box<chunk_agent::approval::ApprovalFlags>,
+    },
+    /// Approval requests and grants of a running agent (its approval API).
+    Approvals(chunk_agent::approval::client::ApprovalsArgs),
+    /// Detach and remove everything the agent pinned on bpffs (its programs stay in force after
+    /// it stops, refusing workload connections: fail closed). Then workload jobs connect
+    /// directly again. Idempotent.
+    Uninstall {
+        /// The cgroup base of the agent to uninstall (selects its pin directory).
+        #[arg(long, default_value = "/chunk-agent")]
+        cgroup_base: String,
+        /// Pin directory, if the agent ran with --bpffs-dir.
+        #[arg(long)]
+        bpffs_dir: Option<PathBuf>,
+        /// Proceed even while an agent holds the pin directory (its own handles keep its
+        /// programs attached until it exits).
+        #[arg(long)]
+        force: bool,
     },
     /// Run a command inside a fresh cgroup of a workload, so the agent intercepts it.
     Exec {
@@ -67,6 +90,10 @@ enum Command {
         /// Must match the running agent's --cgroup-base.
         #[arg(long, default_value = "/chunk-agent")]
         cgroup_base: String,
+        /// A file holding the job's workload token (JWT). It is handed to the agent in a
+        /// root-only file for this job; the command never sees it.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
         /// The command and its arguments.
         #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
         command: Vec<String>,
@@ -194,6 +221,7 @@ fn main() -> ExitCode {
             since,
         } => report_command(&data_dir, &policies, since),
         Command::Verify { file, digest } => verify_command(&file, digest.as_deref()),
+        Command::Approvals(args) => chunk_agent::approval::client::run(args),
         Command::Check { policies } => match load_policies(&policies) {
             Some(set) => {
                 println!("{}: OK ({})", policies.display(), set.summary());
@@ -216,6 +244,7 @@ fn main() -> ExitCode {
             policies,
             listen_port,
             cgroup_base,
+            bpffs_dir,
             audit_log,
             audit_rotate_size,
             audit_rotate_keep,
@@ -225,8 +254,17 @@ fn main() -> ExitCode {
             record_on_error,
             record_retention_age,
             record_retention_size,
+            approval,
         } => {
             init_logging("info");
+            let approval = approval.into_config();
+            let approval = match approval {
+                Ok(approval) => approval,
+                Err(err) => {
+                    eprintln!("agent: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let Some(set) = load_policies(&policies) else {
                 eprintln!("agent: refusing to start on an invalid policy set");
                 return ExitCode::FAILURE;
@@ -235,6 +273,7 @@ fn main() -> ExitCode {
                 policies,
                 listen_port,
                 cgroup_base,
+                bpffs_dir,
                 audit: chunk_agent::audit::sink::AuditConfig {
                     log: Some(audit_log),
                     rotate_size: audit_rotate_size,
@@ -257,12 +296,19 @@ fn main() -> ExitCode {
                         max_total_bytes: Some(record_retention_size),
                     },
                 },
+                approval,
             };
             report(run_daemon(set, config))
         }
+        Command::Uninstall {
+            cgroup_base,
+            bpffs_dir,
+            force,
+        } => uninstall_command(&cgroup_base, bpffs_dir, force),
         Command::Exec {
             workload,
             cgroup_base,
+            token_file,
             command,
         } => {
             init_logging("warn");
@@ -270,7 +316,11 @@ fn main() -> ExitCode {
                 .context("finding the cgroup2 mount")
                 .and_then(|cgroups| {
                     let root = daemon::exec_root(&cgroup_base);
-                    exec::run(&cgroups, &root, &workload, &command).map_err(Into::into)
+                    let token = exec::JobToken {
+                        file: token_file.as_deref(),
+                        dir: std::path::Path::new(chunk_agent::pg::token_auth::EXEC_TOKEN_DIR),
+                    };
+                    exec::run(&cgroups, &root, &workload, &command, &token).map_err(Into::into)
                 });
             match result {
                 Ok(status) => exit_code_of(status),
@@ -311,6 +361,32 @@ fn explain(set: &policy::PolicySet, workload: &str, target: &str, sql: &str) -> 
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `agent uninstall`: exit 0 when nothing is pinned any more, 1 on refusal or error.
+fn uninstall_command(cgroup_base: &str, bpffs_dir: Option<PathBuf>, force: bool) -> ExitCode {
+    let dir = bpffs_dir
+        .unwrap_or_else(|| chunk_agent::intercept::pins::default_instance_dir(cgroup_base));
+    match chunk_agent::intercept::uninstall(&dir, force) {
+        Ok(report) => {
+            if report.agent_was_running {
+                eprintln!(
+                    "agent uninstall: warning: an agent is running; its programs stay attached \
+                     until it exits"
+                );
+            }
+            println!(
+                "{}: {} pinned object(s) removed",
+                report.instance.display(),
+                report.removed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("agent uninstall: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

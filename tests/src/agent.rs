@@ -3,7 +3,7 @@
 
 use crate::audit::{action_of, read_audit_log};
 use crate::cgroup::{cgroup2_mount, remove_cgroup_tree};
-use crate::process::{describe_command, run_with_timeout};
+use crate::process::{OutputExt, describe_command, run_with_timeout};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -94,6 +94,8 @@ pub struct AgentProcess {
     listen_port: u16,
     cgroup_base: String,
     exit_status: Option<ExitStatus>,
+    /// The options it was started with (for [`AgentProcess::restart`]).
+    opts: AgentOptions,
 }
 
 impl AgentProcess {
@@ -149,6 +151,7 @@ impl AgentProcess {
             listen_port: 0,
             cgroup_base,
             exit_status: None,
+            opts: opts.clone(),
         };
         for attempt in 1..=attempts {
             agent.listen_port = match opts.listen_port {
@@ -173,6 +176,12 @@ impl AgentProcess {
     }
 
     fn spawn_and_wait(&mut self, opts: &AgentOptions) -> Result<()> {
+        self.spawn_and_wait_after(opts, 0)
+    }
+
+    /// Spawns the agent and waits for its `agent-started` event: the one after the first
+    /// `previous_starts` of the audit log.
+    fn spawn_and_wait_after(&mut self, opts: &AgentOptions, previous_starts: usize) -> Result<()> {
         let stderr = fs::File::create(self.stderr_path())?;
         let stdout = fs::File::create(self.dir.path().join("agent.stdout.log"))?;
         let mut cmd = Command::new(&self.bin);
@@ -216,7 +225,11 @@ impl AgentProcess {
                 );
             }
             let events = read_audit_log(&self.audit_path())?;
-            if events.iter().any(|e| action_of(e) == "agent-started") {
+            let starts = events
+                .iter()
+                .filter(|e| action_of(e) == "agent-started")
+                .count();
+            if starts > previous_starts {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -287,6 +300,11 @@ impl AgentProcess {
     /// The file receiving the agent's stderr (its tracing logs).
     pub fn stderr_path(&self) -> PathBuf {
         self.dir.path().join("agent.stderr.log")
+    }
+
+    /// The file receiving the agent's stdout.
+    pub fn stdout_path(&self) -> PathBuf {
+        self.dir.path().join("agent.stdout.log")
     }
 
     /// The agent's stderr so far.
@@ -403,12 +421,75 @@ impl AgentProcess {
     }
 }
 
+impl AgentProcess {
+    /// Kills the agent with SIGKILL (no cleanup of any kind: a crash) and returns its status.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = self.exit_status {
+            return Ok(status);
+        }
+        let child = self.child_mut()?;
+        child.kill()?;
+        let status = child.wait()?;
+        self.exit_status = Some(status);
+        Ok(status)
+    }
+
+    /// Starts the agent again after it stopped or was killed: same binary, options, port,
+    /// cgroup base, policy directory and audit log; waits for its new `agent-started` event.
+    pub fn restart(&mut self) -> Result<()> {
+        anyhow::ensure!(
+            !self.is_running(),
+            "restart: the agent (pid {:?}) is still running",
+            self.pid()
+        );
+        let starts = self.events_with_action("agent-started").len();
+        let mut opts = self.opts.clone();
+        opts.listen_port = Some(self.listen_port);
+        self.child = None;
+        self.exit_status = None;
+        self.spawn_and_wait_after(&opts, starts)
+    }
+
+    /// Where this agent pins its programs, links and maps on bpffs (the agent's default for
+    /// its cgroup base, unless `--bpffs-dir` was passed in `extra_args`).
+    pub fn bpffs_dir(&self) -> PathBuf {
+        let flag = self.opts.extra_args.iter().position(|a| a == "--bpffs-dir");
+        match flag.and_then(|i| self.opts.extra_args.get(i + 1)) {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                Path::new("/sys/fs/bpf/chunk-agent").join(self.cgroup_base.trim_start_matches('/'))
+            }
+        }
+    }
+
+    /// `agent uninstall` for this agent's pins (with `--force` if `force`), killed after 30 s.
+    pub fn uninstall(&self, force: bool) -> Result<Output> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("uninstall")
+            .arg("--cgroup-base")
+            .arg(&self.cgroup_base)
+            .arg("--bpffs-dir")
+            .arg(self.bpffs_dir());
+        if force {
+            cmd.arg("--force");
+        }
+        run_with_timeout(&mut cmd, Duration::from_secs(30))
+    }
+}
+
 impl Drop for AgentProcess {
     fn drop(&mut self) {
         if self.child.is_none() {
             return;
         }
         let _ = self.stop();
+        // The agent leaves its programs pinned (fail closed): remove them, so tests leave
+        // nothing attached behind them.
+        match self.uninstall(false) {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!("warning: agent uninstall failed: {}", out.describe()),
+            Err(e) => eprintln!("warning: agent uninstall failed: {e:#}"),
+        }
         if std::thread::panicking() {
             eprintln!(
                 "--- agent stderr ({}) ---\n{}\n--- agent audit log ---\n{}",

@@ -15,6 +15,7 @@ pub mod agent;
 pub mod audit;
 pub mod cgroup;
 pub mod job;
+pub mod jwt;
 pub mod net;
 pub mod pg;
 pub mod pgbouncer;

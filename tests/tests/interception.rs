@@ -170,13 +170,19 @@ fn psql_outside_any_workload_connects_directly() -> Result<()> {
 #[test]
 fn unprotected_destination_from_workload_is_untouched() -> Result<()> {
     let f = Fixture::start(&[])?;
-    // PostgreSQL also listens on 127.0.0.2, which is not a target address. Had the connection
-    // been redirected to the proxy, PostgreSQL would see the proxy's upstream connection to a
-    // target address (127.0.0.1) instead.
-    assert_eq!(
-        f.psql_as_job("127.0.0.2", "select inet_server_addr()")?,
-        "127.0.0.2"
-    );
+    // A server on a port no target uses. Had the connection been redirected to the proxy, the
+    // server would see the proxy's socket as its peer, not the job's.
+    let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = server.local_addr()?.port();
+    let script = "import socket, sys\n\
+                  s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)\n\
+                  print(s.getsockname()[1])\n";
+    let out = f
+        .agent
+        .exec(WORKLOAD, &["python3", "-c", script, &port.to_string()])?;
+    assert!(out.status.success(), "{}", out.describe());
+    let (_conn, peer) = server.accept()?;
+    assert_eq!(out.stdout_text().trim(), peer.port().to_string());
     thread::sleep(QUIET_PERIOD);
     let events = f.agent.audit_events();
     assert!(
@@ -186,6 +192,33 @@ fn unprotected_destination_from_workload_is_untouched() -> Result<()> {
         "a connection to an unprotected destination was intercepted:\n{}",
         dump(&events)
     );
+    Ok(())
+}
+
+#[test]
+fn another_local_address_of_the_protected_server_is_refused() -> Result<()> {
+    let f = Fixture::start(&[])?;
+    // PostgreSQL also listens on 127.0.0.2, which is not a target address but reaches the same
+    // server: from a workload it is refused in the kernel, not let through.
+    let out = f
+        .agent
+        .exec(WORKLOAD, &f.pg.psql_args("127.0.0.2", "select 1"))?;
+    assert!(!out.status.success(), "{}", out.describe());
+    assert!(
+        out.stderr_text().contains("Operation not permitted"),
+        "{}",
+        out.describe()
+    );
+    // Outside the workload the same address works: the refusal is the agent's.
+    let psql = f.pg.psql_args("127.0.0.2", "select 42");
+    let out = run_with_timeout(
+        Command::new(&psql[0])
+            .args(&psql[1..])
+            .env("PGCONNECT_TIMEOUT", "10"),
+        Duration::from_secs(60),
+    )?;
+    assert!(out.status.success(), "{}", out.describe());
+    assert_eq!(out.stdout_text().trim(), "42");
     Ok(())
 }
 

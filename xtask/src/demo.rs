@@ -263,6 +263,14 @@ pub fn run(no_setup: bool) -> Result<()> {
     println!("stopping the agent (SIGTERM)");
     let status = agent.stop()?;
     println!("agent exited: {status}");
+    // A stopped agent keeps its programs pinned (fail closed): the demo removes them.
+    println!("removing the pinned eBPF state (agent uninstall)");
+    let uninstall = agent.uninstall(false)?;
+    anyhow::ensure!(
+        uninstall.status.success(),
+        "agent uninstall failed: {}",
+        String::from_utf8_lossy(&uninstall.stderr)
+    );
     drop(agent);
     println!("stopping PostgreSQL");
     drop(pg);

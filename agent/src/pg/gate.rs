@@ -17,7 +17,11 @@
 //! - FunctionCall: denied (replaced by a Query running the block: same response shape);
 //! - SQL-level PREPARE / EXECUTE / DEALLOCATE / DISCARD ALL update the remembered decisions.
 //!
-//! Statements needing approval are denied until the approval service exists (fail closed).
+//! A statement an `approve` rule matches (a Query, or a Parse) is held: the gate returns
+//! [`GateAction::Hold`], the proxy submits it to the approval service and waits, then asks
+//! [`Gate::resolve`] for what to send: the statement itself once approved (a Parse's
+//! statement is then remembered as allowed), else the denial naming the request and the
+//! approver or the timeout. Nothing of it reaches the server while it waits.
 
 use std::{collections::HashMap, fmt::Write as _, sync::Arc};
 
@@ -27,7 +31,8 @@ use super::codec::{
     FrontendMessage,
     frontend::{Bind, Execute, Parse, Query, TargetKind},
 };
-use crate::sql::{AccessControl, Decision, Denial, Verdict};
+use crate::approval::{StatementSummary, summarize};
+use crate::sql::{AccessControl, Decision, Denial, RuleRef, Verdict};
 
 /// Most prepared statements / portals a session may name (more is a protocol abuse).
 pub const MAX_NAMES: usize = 20_000;
@@ -41,6 +46,28 @@ pub enum GateAction {
     Swallow,
     /// Send these messages instead; their responses carry the denial.
     Replace(Vec<FrontendMessage>),
+    /// Wait for approval, then [`Gate::resolve`].
+    Hold(Box<Hold>),
+}
+
+/// A statement waiting for approval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    /// The rule it needs approval for (the first, if several).
+    pub rule: RuleRef,
+    /// What approvers are shown (no literals).
+    pub statement: StatementSummary,
+    /// The held message (a Query or a Parse).
+    pub message: FrontendMessage,
+}
+
+/// How a held statement's wait ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldOutcome {
+    /// Approved, or covered by a grant: the statement runs.
+    Run,
+    /// Not approved: the client gets this denial (42501) instead.
+    Refuse(Denial),
 }
 
 /// A decision to audit.
@@ -108,6 +135,9 @@ impl Gate {
                     self.apply_prepared_changes(&verdict)?;
                     return Ok((GateAction::Forward, Some(judged)));
                 }
+                if let Some(hold) = hold(&verdict, &q.sql, msg) {
+                    return Ok((GateAction::Hold(hold), Some(judged)));
+                }
                 let raise = raise_sql(&denial_of(&verdict));
                 Ok((
                     GateAction::Replace(vec![FrontendMessage::Query(Query { sql: raise })]),
@@ -117,6 +147,10 @@ impl Gate {
             FrontendMessage::Parse(p) => {
                 let verdict = self.access.decide(&p.query, &self.prepared);
                 let judged = judged("Parse", &verdict);
+                if let Some(hold) = hold(&verdict, &p.query, msg) {
+                    // Remembered once resolved.
+                    return Ok((GateAction::Hold(hold), Some(judged)));
+                }
                 self.remember(&p.name, verdict.decision_to_remember())?;
                 if verdict.decision().is_allowed() {
                     Ok((GateAction::Forward, Some(judged)))
@@ -178,6 +212,43 @@ impl Gate {
                 ))
             }
             _ => Ok((GateAction::Forward, None)),
+        }
+    }
+
+    /// What to send for a held statement, now that its wait ended: [`GateAction::Forward`]
+    /// (the held message itself) or the denial.
+    pub fn resolve(
+        &mut self,
+        hold: Hold,
+        outcome: HoldOutcome,
+    ) -> Result<GateAction, TooManyNames> {
+        match (hold.message, outcome) {
+            (FrontendMessage::Parse(p), HoldOutcome::Run) => {
+                self.remember(
+                    &p.name,
+                    Decision::Allow {
+                        rule: hold.rule.clone(),
+                    },
+                )?;
+                Ok(GateAction::Forward)
+            }
+            (FrontendMessage::Parse(p), HoldOutcome::Refuse(denial)) => {
+                self.remember(
+                    &p.name,
+                    Decision::Deny {
+                        rule: hold.rule,
+                        reason: denial.message.clone(),
+                        hint: denial.hint.clone(),
+                    },
+                )?;
+                Ok(self.deny_extended(&denial))
+            }
+            (_, HoldOutcome::Run) => Ok(GateAction::Forward),
+            (_, HoldOutcome::Refuse(denial)) => {
+                Ok(GateAction::Replace(vec![FrontendMessage::Query(Query {
+                    sql: raise_sql(&denial),
+                })]))
+            }
         }
     }
 
@@ -248,6 +319,18 @@ impl Gate {
                 max_rows: 0,
             }),
         ])
+    }
+}
+
+/// The hold of a statement whose decision is to wait for approval.
+fn hold(verdict: &Verdict, sql: &str, msg: &FrontendMessage) -> Option<Box<Hold>> {
+    match verdict.decision() {
+        Decision::NeedsApproval { rule, .. } => Some(Box::new(Hold {
+            rule: rule.clone(),
+            statement: summarize(verdict, sql),
+            message: msg.clone(),
+        })),
+        _ => None,
     }
 }
 
@@ -352,6 +435,7 @@ targets = ["db"]
 [[workload.access]]
 target = "db"
 allow = [{ operations = ["read"], tables = ["public.*"] }]
+approve = [{ name = "deletes", operations = ["write"], tables = ["public.t"] }]
 
 [[target]]
 name = "db"
@@ -499,5 +583,75 @@ password = { file = "/etc/pw" }
     fn only_the_denial_fields_are_kept() {
         assert!(keeps_denial_field(b'M') && keeps_denial_field(b'H'));
         assert!(!keeps_denial_field(b'W') && !keeps_denial_field(b'F'));
+    }
+
+    fn denial() -> Denial {
+        Denial {
+            severity: "ERROR",
+            sqlstate: "42501",
+            message: "approval request r-1 was denied by bob".into(),
+            detail: "Rule deletes requires an approval.".into(),
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_query_needing_approval_is_held_then_forwarded_once_approved() {
+        let mut g = gate();
+        let msg = query("delete from public.t where id = 1");
+        let (action, judged) = g.judge(&msg).unwrap();
+        assert!(judged.unwrap().decision.needs_approval());
+        let GateAction::Hold(hold) = action else {
+            panic!("not held: {action:?}")
+        };
+        assert_eq!(hold.rule.name, "deletes");
+        assert_eq!(hold.statement.kinds, ["DELETE"]);
+        assert_eq!(
+            g.resolve(*hold, HoldOutcome::Run).unwrap(),
+            GateAction::Forward
+        );
+    }
+
+    #[test]
+    fn a_refused_hold_becomes_the_denial_and_a_parse_is_remembered_both_ways() {
+        let mut g = gate();
+        let (action, _) = g
+            .judge(&parse("del", "delete from public.t where id = $1"))
+            .unwrap();
+        let GateAction::Hold(hold) = action else {
+            panic!("not held: {action:?}")
+        };
+        let GateAction::Replace(messages) =
+            g.resolve(*hold, HoldOutcome::Refuse(denial())).unwrap()
+        else {
+            panic!("not replaced")
+        };
+        let FrontendMessage::Parse(p) = &messages[0] else {
+            panic!("not a raise batch: {messages:?}")
+        };
+        assert!(p.query.starts_with("DO $chunk_agent$"));
+        assert!(
+            g.discarding(),
+            "the rest of the batch is dropped until Sync"
+        );
+        g.judge(&FrontendMessage::Sync).unwrap();
+        // A later Bind of the refused statement is denied without asking again.
+        let (action, _) = g.judge(&bind("", "del")).unwrap();
+        assert!(matches!(action, GateAction::Replace(_)), "{action:?}");
+        g.judge(&FrontendMessage::Sync).unwrap();
+
+        // Approved: the statement is remembered as allowed for its Binds and Executes.
+        let (action, _) = g
+            .judge(&parse("ok", "delete from public.t where id = $1"))
+            .unwrap();
+        let GateAction::Hold(hold) = action else {
+            panic!("not held")
+        };
+        assert_eq!(
+            g.resolve(*hold, HoldOutcome::Run).unwrap(),
+            GateAction::Forward
+        );
+        assert_eq!(g.judge(&bind("p", "ok")).unwrap().0, GateAction::Forward);
+        assert_eq!(g.judge(&execute("p")).unwrap().0, GateAction::Forward);
     }
 }

@@ -10,6 +10,7 @@
 //! - [`tls`]: verified upstream TLS configuration (rustls).
 //! - [`upstream`]: the agent's own connection to a server: TLS, login, a simple query, cancel.
 //! - [`serve`]: one intercepted client connection, from startup to the relay loop.
+//! - [`token_auth`]: workload tokens (JWT) of a session: sources, verification, roles, expiry.
 //! - [`gate`]: the policy decision on each client message, and what replaces a denied one. Pure.
 //! - [`session`]: which client request every server message answers (the queue of expected
 //!   responses), with the prepared-statement and portal tables and the transaction status. Pure.
@@ -29,4 +30,5 @@ pub mod serve;
 pub mod session;
 pub mod sqlstate;
 pub mod tls;
+pub mod token_auth;
 pub mod upstream;

@@ -22,8 +22,9 @@ use super::{
 use crate::mask::MaskCount;
 use crate::policy::{RecordingFailure, RecordingSettings, Values};
 use crate::record::{
-    self, DecisionEntry, Finished, Limits, OnError, Param, RecordError, Recorder, ResultEntry,
-    RowsEntry, StatementEntry, format::ErrorInfo,
+    self, ApprovalEntry, DecisionEntry, Finished, Limits, OnError, Param, RecordError, Recorder,
+    ResultEntry, RowsEntry, StatementEntry,
+    format::{ApprovalEvent, ErrorInfo},
 };
 
 /// Where sessions are recorded, and which recordings are still being written (retention must
@@ -219,6 +220,25 @@ impl SessionRecording {
                     kept_rows: Vec::new(),
                 },
             );
+        }
+    }
+
+    /// A step of the approval of the current client message's statement.
+    pub fn approval(
+        &mut self,
+        event: ApprovalEvent,
+        approver: Option<String>,
+        reference: Option<String>,
+    ) {
+        if let Some(statement) = self.current {
+            // A failure is kept by the recorder (and reported at the end) like any other.
+            let _ = self.recorder.record_approval(ApprovalEntry {
+                statement,
+                event,
+                approver,
+                reference,
+                reason: None,
+            });
         }
     }
 

@@ -15,6 +15,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    path::Path,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -44,19 +45,22 @@ use super::{
         startup::{Startup, encode_encryption_refused},
     },
     ephemeral,
-    gate::{self, Gate, GateAction},
+    gate::{self, Gate, GateAction, Hold, HoldOutcome},
     handshake,
     masking::{CatalogConnection, SessionMasking},
     recording::{Recording, SessionRecording},
     session::{Attribution, RequestId, SessionTracker},
     sqlstate, tls,
+    token_auth::{self, RoleGrant, TokenAuth, VerifiedToken},
     upstream::{Endpoint, UpstreamError},
 };
 use crate::{
+    approval::{Admission, ApprovalHub, RefusalReason, Refused, RequestSpec, Requester},
     audit::{self, AuditLog, Transfer},
     identity::{ConnectionFacts, Identity},
     mask::{MaskError, MaskRules},
     policy::{CredentialMode, PolicySet, RecordingSettings, Target},
+    record::format::ApprovalEvent,
     record::{self, OnError},
     secrets::{self, Secret},
     sql::{AccessControl, SqlPolicy},
@@ -86,6 +90,10 @@ pub struct PgShared {
     masks: HashMap<(String, String), Arc<MaskRules>>,
     /// What the recordings of each workload keep.
     recording_settings: HashMap<String, RecordingSettings>,
+    /// Where statements needing approval wait (common to all generations).
+    pub approvals: ApprovalHub,
+    /// Workload tokens (JWT): where sessions' tokens are found, and how they are verified.
+    pub tokens: TokenAuth,
 }
 
 /// Why a policy generation cannot serve PostgreSQL sessions.
@@ -110,6 +118,8 @@ impl PgShared {
         host: String,
         cancel: CancelRegistry,
         recording: Arc<Recording>,
+        approvals: ApprovalHub,
+        exec_root: &str,
     ) -> Result<Self, PgSetupError> {
         let mut configs = HashMap::new();
         for target in &policy.targets {
@@ -144,6 +154,8 @@ impl PgShared {
             }
         }
         Ok(Self {
+            approvals,
+            tokens: TokenAuth::new(policy, exec_root, Path::new(token_auth::EXEC_TOKEN_DIR)),
             masks,
             recording_settings: policy
                 .workloads
@@ -338,6 +350,31 @@ pub async fn serve(
         }
     };
 
+    let token = match shared
+        .tokens
+        .authenticate(
+            &identity.workload,
+            facts,
+            &mut client,
+            &mut buf,
+            &shared.caps,
+            &SystemTime::now,
+        )
+        .await
+    {
+        Ok(token) => token,
+        Err(refusal) => {
+            audit.emit(audit::token_refused(
+                connection_id,
+                facts,
+                identity,
+                &refusal,
+            ));
+            send_fatal(&mut client, refusal.sqlstate(), &refusal.client_message()).await;
+            return (Transfer::default(), Some(refusal.to_string()));
+        }
+    };
+
     match open_session(
         &shared,
         &audit,
@@ -346,6 +383,7 @@ pub async fn serve(
         identity,
         target,
         &startup,
+        token.as_ref(),
     )
     .await
     {
@@ -361,6 +399,10 @@ pub async fn serve(
             let mut header =
                 record::Header::from_connection(&session_id, connection_id, facts, identity);
             header.upstream_role = Some(opened.role.clone());
+            header.token = token.as_ref().map(|t| record::format::TokenInfo {
+                subject: t.claims.subject.clone(),
+                groups: t.claims.groups.clone(),
+            });
             header.target.database = Some(opened.database.clone());
             let settings = shared
                 .recording_settings
@@ -410,6 +452,7 @@ pub async fn serve(
                 facts,
                 recording,
                 opened.masking,
+                token.as_ref(),
             )
             .await;
             if let Some(mut recording) = recording {
@@ -493,6 +536,7 @@ struct Opened {
 
 /// Logs in upstream for the client. On failure, what to tell the client, and the just-in-time
 /// role to drop if one was made before the failure.
+#[allow(clippy::too_many_arguments)]
 async fn open_session(
     shared: &PgShared,
     audit: &AuditLog,
@@ -501,6 +545,7 @@ async fn open_session(
     identity: &Identity,
     target: &Target,
     startup: &Startup,
+    token: Option<&VerifiedToken>,
 ) -> Result<Opened, (Failure, Option<EphemeralRole>)> {
     let (Some(pg), Some(credentials)) = (&target.postgres, &target.credentials) else {
         return Err((
@@ -510,6 +555,23 @@ async fn open_session(
             ),
             None,
         ));
+    };
+    let grant = token_auth::login_roles(
+        credentials,
+        &target.name,
+        token,
+        shared.tokens.settings(&identity.workload),
+    )
+    .map_err(|r| {
+        audit.emit(audit::token_refused(connection_id, facts, identity, &r));
+        (Failure::new(r.sqlstate(), r.client_message()), None)
+    })?;
+    if let Some(t) = token {
+        audit.emit(audit::token_accepted(connection_id, facts, identity, t));
+    }
+    let extra_roles = match &grant {
+        RoleGrant::Grant(roles) => roles.as_slice(),
+        RoleGrant::Unchanged => &[],
     };
     let endpoint = shared
         .endpoint(target, facts.original_destination)
@@ -562,6 +624,7 @@ async fn open_session(
                 *ttl,
                 &identity.workload,
                 &plan.database,
+                extra_roles,
             )
             .await
             .map_err(|e| {
@@ -684,6 +747,7 @@ async fn create_ephemeral_role(
     ttl: Duration,
     workload: &str,
     database: &str,
+    extra_roles: &[String],
 ) -> Result<Login, UpstreamError> {
     let suffix: String = (0..6)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
@@ -701,7 +765,7 @@ async fn create_ephemeral_role(
             UpstreamAuth::new(admin_role, admin_secret),
         )
         .await?;
-    let sql = ephemeral::create_role_sql(
+    let mut sql = ephemeral::create_role_sql(
         &role,
         &verifier,
         &valid_until,
@@ -709,6 +773,11 @@ async fn create_ephemeral_role(
         &shared.host,
         workload,
     );
+    // The roles the session's token maps to.
+    if let Some(grant) = token_auth::grant_roles_sql(&role, extra_roles) {
+        sql.push_str("; ");
+        sql.push_str(&grant);
+    }
     let created = admin.simple_query(endpoint, &sql).await;
     admin.terminate().await;
     created?;
@@ -808,6 +877,7 @@ async fn run_session(
     facts: &ConnectionFacts,
     recording: Option<SessionRecording>,
     masking: Option<(Arc<MaskRules>, CatalogConnection)>,
+    token: Option<&VerifiedToken>,
 ) -> (Transfer, Option<String>, Option<SessionRecording>) {
     let mut out = BytesMut::with_capacity(1024);
     if startup.protocol.minor > 0 || !unrecognized_options.is_empty() {
@@ -854,6 +924,8 @@ async fn run_session(
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
     let (inject_tx, inject_rx) = mpsc::channel::<Bytes>(4);
+    // Notices the agent sends while the session goes on (e.g. "waiting for approval").
+    let (notice_tx, notice_rx) = mpsc::channel::<Bytes>(4);
     // Ties every server message to the client request it answers (masking, recording).
     let (masking, catalog) = match masking {
         Some((rules, catalog)) => (Some(SessionMasking::new(rules)), Some(catalog)),
@@ -871,6 +943,26 @@ async fn run_session(
         connection_id,
         facts,
         identity,
+        token_subject: token.map(|t| t.claims.subject.as_str()),
+    };
+    // A session ends when its workload token expires.
+    let expiry_tx = inject_tx.clone();
+    let expiry = async {
+        match token {
+            Some(t) => {
+                tokio::time::sleep(token_auth::time_left(t.valid_until, SystemTime::now())).await;
+                let mut out = BytesMut::new();
+                token_auth::expired_error().encode(&mut out);
+                let _ = expiry_tx.send(out.freeze()).await;
+                audit.emit(audit::session_token_expired(
+                    connection_id,
+                    facts,
+                    identity,
+                    t,
+                ));
+            }
+            None => std::future::pending::<()>().await,
+        }
     };
     let error = {
         let c2s = client_to_server(
@@ -880,9 +972,11 @@ async fn run_session(
             &shared.caps,
             &up,
             inject_tx,
+            notice_tx,
             &relay,
             gate,
             decisions,
+            &shared.approvals,
         );
         let s2c = server_to_client(
             upstream_read,
@@ -890,13 +984,19 @@ async fn run_session(
             &shared.caps,
             &down,
             inject_rx,
+            notice_rx,
             &relay,
             catalog,
             decisions,
         );
-        tokio::pin!(c2s, s2c);
+        tokio::pin!(c2s, s2c, expiry);
         tokio::select! {
             r = &mut s2c => r.err(),
+            () = &mut expiry => {
+                // Let the error reach the client before closing.
+                let _ = timeout(Duration::from_secs(1), &mut s2c).await;
+                Some(token_auth::EXPIRED_MESSAGE.into())
+            }
             r = &mut c2s => match r {
                 // The client is done: let the server finish and close.
                 Ok(()) => match timeout(DRAIN_TIMEOUT, &mut s2c).await {
@@ -945,6 +1045,8 @@ struct DecisionAudit<'a> {
     connection_id: u64,
     facts: &'a ConnectionFacts,
     identity: &'a Identity,
+    /// The subject of the session's workload token, if it presented one.
+    token_subject: Option<&'a str>,
 }
 
 /// Client -> server: decodes each message, lets the gate judge it, and forwards it (or what the
@@ -958,9 +1060,11 @@ async fn client_to_server(
     caps: &Caps,
     copied: &AtomicU64,
     inject: mpsc::Sender<Bytes>,
+    notices: mpsc::Sender<Bytes>,
     relay: &Mutex<Relay>,
     mut gate: Gate,
     decisions: DecisionAudit<'_>,
+    approvals: &ApprovalHub,
 ) -> Result<(), String> {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -1020,7 +1124,44 @@ async fn client_to_server(
                 );
                 return Err(reject(&inject, error).await);
             }
+            let action = match action {
+                GateAction::Hold(hold) => {
+                    // What the client sent before reaches the server first; the held statement
+                    // is not sent until approved.
+                    if !out.is_empty() {
+                        upstream
+                            .write_all(&out)
+                            .await
+                            .map_err(|e| format!("upstream side: {e}"))?;
+                        copied.fetch_add(out.len() as u64, Ordering::Relaxed);
+                        out.clear();
+                    }
+                    let outcome = wait_for_approval(
+                        approvals,
+                        &hold,
+                        decisions,
+                        &notices,
+                        &mut client,
+                        &mut buf,
+                        relay,
+                    )
+                    .await?;
+                    match gate.resolve(*hold, outcome) {
+                        Ok(action) => action,
+                        Err(err) => {
+                            let error = ErrorResponse::new(
+                                Severity::Fatal,
+                                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                                format!("chunk agent: {err}"),
+                            );
+                            return Err(reject(&inject, error).await);
+                        }
+                    }
+                }
+                action => action,
+            };
             let forwarded: Vec<(FrontendMessage, bool)> = match action {
+                GateAction::Hold(_) => unreachable!("a hold is resolved above"),
                 GateAction::Forward => vec![(msg, false)],
                 GateAction::Swallow => Vec::new(),
                 GateAction::Replace(replacement) => {
@@ -1085,6 +1226,109 @@ async fn client_to_server(
     }
 }
 
+/// Most bytes read from a client while its statement waits for approval (the client may go on
+/// sending; what it sends is judged once the wait ends).
+const HELD_READ_LIMIT: usize = 1024 * 1024;
+
+/// Submits a held statement to the approval service and waits for the outcome, telling the
+/// client (a NoticeResponse) that it waits and where to approve. The session's client side is
+/// still read, so a client that leaves withdraws the request. Approval steps are recorded.
+async fn wait_for_approval(
+    approvals: &ApprovalHub,
+    hold: &Hold,
+    who: DecisionAudit<'_>,
+    notices: &mpsc::Sender<Bytes>,
+    client: &mut (impl AsyncRead + Unpin),
+    buf: &mut BytesMut,
+    relay: &Mutex<Relay>,
+) -> Result<HoldOutcome, String> {
+    let spec = RequestSpec {
+        workload: who.identity.workload.clone(),
+        target: who.identity.target.clone(),
+        connection_id: who.connection_id,
+        requester: Requester {
+            workload: who.identity.workload.clone(),
+            pid: who.facts.pid,
+            uid: who.facts.uid,
+            process: who.facts.process_name.clone(),
+            cgroup: who.facts.cgroup_path.clone(),
+            token_subject: who.token_subject.map(str::to_owned),
+        },
+        statement: hold.statement.clone(),
+    };
+    let record = |event: ApprovalEvent, approver: Option<String>, reference: Option<String>| {
+        if let Some(recording) = &mut relay.lock().unwrap_or_else(|e| e.into_inner()).recording {
+            recording.approval(event, approver, reference);
+        }
+    };
+    let refused = |refused: Refused| {
+        let event = match refused.reason {
+            RefusalReason::Expired { .. } => ApprovalEvent::Expired,
+            _ => ApprovalEvent::Denied,
+        };
+        let approver = match &refused.reason {
+            RefusalReason::Denied { by } => Some(by.clone()),
+            _ => None,
+        };
+        (
+            event,
+            approver,
+            refused.id.as_ref().map(ToString::to_string),
+            HoldOutcome::Refuse(refused.denial(&hold.rule)),
+        )
+    };
+    let held = match approvals.submit(spec) {
+        Admission::Granted(grant) => {
+            record(ApprovalEvent::Granted, None, Some(grant.to_string()));
+            return Ok(HoldOutcome::Run);
+        }
+        Admission::Refused(r) => {
+            let (event, approver, reference, outcome) = refused(r);
+            record(event, approver, reference);
+            return Ok(outcome);
+        }
+        Admission::Held(held) => held,
+    };
+    record(ApprovalEvent::Requested, None, Some(held.id().to_string()));
+    let mut notice = BytesMut::new();
+    BackendMessage::NoticeResponse(ErrorResponse::new(
+        Severity::Notice,
+        sqlstate::SUCCESSFUL_COMPLETION,
+        held.notice(),
+    ))
+    .encode(&mut notice);
+    let _ = notices.send(notice.freeze()).await;
+    let wait = held.wait();
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            outcome = &mut wait => {
+                return Ok(match outcome {
+                    Ok(approved) => {
+                        record(
+                            ApprovalEvent::Granted,
+                            Some(approved.approvers.join(", ")),
+                            Some(approved.id.to_string()),
+                        );
+                        HoldOutcome::Run
+                    }
+                    Err(r) => {
+                        let (event, approver, reference, outcome) = refused(r);
+                        record(event, approver, reference);
+                        outcome
+                    }
+                });
+            }
+            read = client.read_buf(buf), if buf.len() < HELD_READ_LIMIT => match read {
+                // Dropping the wait withdraws the request.
+                Ok(0) => return Err("client side: left while its statement waited for approval".into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("client side: {e}")),
+            },
+        }
+    }
+}
+
 async fn reject(inject: &mpsc::Sender<Bytes>, error: ErrorResponse) -> String {
     let mut out = BytesMut::new();
     error.encode(&mut out);
@@ -1115,6 +1359,7 @@ async fn server_to_client(
     caps: &Caps,
     copied: &AtomicU64,
     mut inject: mpsc::Receiver<Bytes>,
+    mut notices: mpsc::Receiver<Bytes>,
     relay: &Mutex<Relay>,
     mut catalog: Option<CatalogConnection>,
     audit: DecisionAudit<'_>,
@@ -1300,6 +1545,13 @@ async fn server_to_client(
                 let _ = client.write_all(&message).await;
                 let _ = client.shutdown().await;
                 return Ok(());
+            }
+            Some(notice) = notices.recv() => {
+                client
+                    .write_all(&notice)
+                    .await
+                    .map_err(|e| format!("client side: {e}"))?;
+                copied.fetch_add(notice.len() as u64, Ordering::Relaxed);
             }
         }
     }

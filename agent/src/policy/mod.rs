@@ -18,6 +18,7 @@ mod model;
 mod pattern;
 mod recording;
 mod schema;
+mod token;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use model::{
 };
 pub use pattern::CgroupPattern;
 pub use recording::{MAX_RESULT_ROWS, RecordingFailure, RecordingSettings, Values};
+pub use token::{TokenPathTemplate, TokenSettings, TokenSource};
 
 /// Parses and validates policy sources, given as `(path, content)` pairs in
 /// the order they should be read (the path is only used in error messages
@@ -115,3 +117,5 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, PolicyErrors> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod token_tests;

@@ -34,6 +34,8 @@ pub struct Workload {
     pub access: Vec<Access>,
     /// `[workload.recording]` (defaults when absent).
     pub recording: super::recording::RecordingSettings,
+    /// `[workload.token]`: the JWT its sessions must (or may) present.
+    pub token: Option<super::token::TokenSettings>,
     pub source: SourceLocation,
 }
 

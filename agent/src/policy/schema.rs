@@ -44,6 +44,8 @@ pub(crate) struct RawWorkload {
     pub(crate) access: Vec<Spanned<RawAccess>>,
     /// `[workload.recording]`: what its session recordings keep (see `recording.rs`).
     pub(crate) recording: Option<Spanned<super::recording::RawRecording>>,
+    /// `[workload.token]`: the workload token its sessions present (see `token.rs`).
+    pub(crate) token: Option<Spanned<super::token::RawToken>>,
 }
 
 /// A `[[workload.access]]` table: what the workload may do on one postgres target.

@@ -624,6 +624,13 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let token = w.token.as_ref().and_then(|raw| {
+            let at = self.location(file, raw);
+            super::token::validate(&self.texts[file], at, raw)
+                .map_err(|errors| self.errors.extend(errors.into_iter().map(|e| (file, e))))
+                .ok()
+        });
+
         let recording = match &w.recording {
             None => Default::default(),
             Some(raw) => {
@@ -641,6 +648,7 @@ impl<'a> Validator<'a> {
             targets,
             access,
             recording,
+            token,
             source,
         });
     }
