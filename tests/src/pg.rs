@@ -253,6 +253,35 @@ impl PgServer {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Restarts the server on the same port with the same settings (`pg_ctl restart -m fast`):
+    /// open sessions are terminated (their clients get FATAL 57P01), then the server accepts
+    /// connections again. Returns once it does.
+    pub fn restart(&self) -> Result<()> {
+        run_checked(
+            Command::new("runuser")
+                .args(["-u", PG_OS_USER, "--"])
+                .arg(self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(self.log_path())
+                .args(["-w", "-t", "60", "-m", "fast", "restart"]),
+            PG_CTL_TIMEOUT,
+        )
+        .map(drop)
+    }
+
+    /// The pid of the postmaster (first line of `postmaster.pid`).
+    pub fn postmaster_pid(&self) -> Result<u32> {
+        let path = self.data_dir().join("postmaster.pid");
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        text.lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .with_context(|| format!("no pid in {}", path.display()))
+    }
+
     /// A psql command line (program first) that runs `sql` against this server via `host`
     /// (`127.0.0.1`, `::1`, ...) as the superuser, unaligned, tuples only, without `.psqlrc`.
     pub fn psql_args(&self, host: &str, sql: &str) -> Vec<String> {

@@ -4,6 +4,8 @@
 //! - `demo`: build the agent and show it intercepting an unmodified job's PostgreSQL connection.
 //! - `test`: the one command that runs every check (format, lints, build, all tests).
 //! - `bench`: measure the agent side by side with a direct connection and PgBouncer.
+//! - `fuzz`: run the cargo-fuzz targets of `fuzz/` for a bounded time each.
+//! - `soak`: a steady workload through the agent for N minutes, checking its memory stays flat.
 //!
 //! This crate must build without the eBPF toolchain: it does not depend on the agent crate.
 
@@ -11,7 +13,9 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod setup;
+mod soak;
 mod test;
 mod util;
 
@@ -49,6 +53,9 @@ enum Task {
         /// Skip `setup`.
         #[arg(long)]
         no_setup: bool,
+        /// Skip the bounded fuzzing step.
+        #[arg(long)]
+        no_fuzz: bool,
         /// Extra arguments for `cargo test` (after `--`), e.g. `-- --test interception`.
         #[arg(last = true)]
         cargo_test_args: Vec<String>,
@@ -76,6 +83,41 @@ enum Task {
         #[arg(long)]
         duration: Option<u32>,
     },
+    /// Build the cargo-fuzz targets of `fuzz/` once, then run each (or the named ones) for
+    /// `--time` seconds from its committed seeds; a crash fails and prints the reproducer.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+        /// Add the inputs that reach new coverage to `fuzz/corpus/<target>/` (to commit).
+        #[arg(long)]
+        merge: bool,
+        /// libFuzzer sanitizer: `none` (fast builds, Rust's own checks) or `address`.
+        #[arg(long, default_value = "none")]
+        sanitizer: String,
+        /// Build without optimizations: a shorter build, fewer executions per second.
+        #[arg(long)]
+        dev: bool,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
+    /// Soak: a steady mixed pgbench workload through the agent for `--minutes`, sampling the
+    /// agent's memory every 10 s; fails if its RSS grows by more than `--max-growth-mib` after
+    /// the warm-up.
+    Soak {
+        /// Duration of the workload, in minutes.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Concurrent pgbench clients.
+        #[arg(long, default_value_t = 4)]
+        clients: u32,
+        /// Allowed RSS growth after the warm-up, in MiB.
+        #[arg(long, default_value_t = soak::DEFAULT_MAX_GROWTH_MIB)]
+        max_growth_mib: u64,
+        /// Use this agent binary (default: build and use the debug one).
+        #[arg(long)]
+        agent_bin: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -86,8 +128,9 @@ fn main() -> std::process::ExitCode {
         Task::Test {
             no_lint,
             no_setup,
+            no_fuzz,
             cargo_test_args,
-        } => test::run(no_lint, no_setup, &cargo_test_args),
+        } => test::run(no_lint, no_setup, no_fuzz, &cargo_test_args),
         Task::Bench {
             quick,
             out,
@@ -102,6 +145,30 @@ fn main() -> std::process::ExitCode {
             agent_bin,
             repetitions,
             duration,
+        }),
+        Task::Fuzz {
+            time,
+            merge,
+            sanitizer,
+            dev,
+            targets,
+        } => fuzz::run(&fuzz::Options {
+            time,
+            targets,
+            merge,
+            sanitizer,
+            dev,
+        }),
+        Task::Soak {
+            minutes,
+            clients,
+            max_growth_mib,
+            agent_bin,
+        } => soak::run(&soak::Options {
+            minutes,
+            clients,
+            max_growth_mib,
+            agent_bin,
         }),
     };
     match result {

@@ -5,7 +5,15 @@ use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-pub fn run(no_lint: bool, no_setup: bool, cargo_test_args: &[String]) -> Result<()> {
+/// Seconds each fuzz target runs in `cargo xtask test` (CI): a smoke run from the committed
+/// seeds; `cargo xtask fuzz` runs them longer.
+pub const CI_FUZZ_SECONDS: u64 = 20;
+/// CI builds the fuzz targets without optimizations: a cold optimized build of the seven
+/// targets (the whole agent with coverage instrumentation and `codegen-units=1`) took 12 min
+/// on the 2-core CI machine, far over the fuzzing step's budget.
+pub const CI_FUZZ_DEV: bool = true;
+
+pub fn run(no_lint: bool, no_setup: bool, no_fuzz: bool, cargo_test_args: &[String]) -> Result<()> {
     if no_setup {
         println!("skipping setup (--no-setup)");
     } else {
@@ -30,6 +38,19 @@ pub fn run(no_lint: bool, no_setup: bool, cargo_test_args: &[String]) -> Result<
                 "warnings",
             ]),
         )?;
+    }
+
+    if no_fuzz {
+        println!("skipping fuzzing (--no-fuzz)");
+    } else {
+        crate::fuzz::run(&crate::fuzz::Options {
+            time: CI_FUZZ_SECONDS,
+            targets: Vec::new(),
+            merge: false,
+            sanitizer: "none".into(),
+            dev: CI_FUZZ_DEV,
+        })
+        .context("step `fuzz` failed")?;
     }
 
     step("build the agent", cargo().args(["build", "-p", "agent"]))?;
