@@ -75,6 +75,10 @@ enum Task {
         /// Seconds per pgbench run (default: 15, or 5 with `--quick`).
         #[arg(long)]
         duration: Option<u32>,
+        /// Set everything up, print how to run a client through each setup (for profiling),
+        /// and wait until the file it names is removed; measures nothing.
+        #[arg(long)]
+        hold: bool,
     },
 }
 
@@ -95,6 +99,7 @@ fn main() -> std::process::ExitCode {
             agent_bin,
             repetitions,
             duration,
+            hold,
         } => bench::run(bench::Options {
             quick,
             out,
@@ -102,6 +107,7 @@ fn main() -> std::process::ExitCode {
             agent_bin,
             repetitions,
             duration,
+            hold,
         }),
     };
     match result {
