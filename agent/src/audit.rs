@@ -6,12 +6,13 @@
 //! Events never carry secrets: builders only take identities, addresses and counts.
 
 use std::{
+    fmt::Write as _,
     fs::{File, OpenOptions},
     io::{self, Write},
     net::SocketAddr,
     path::Path,
     sync::{
-        Mutex,
+        Mutex, RwLock,
         mpsc::{Receiver, SyncSender, sync_channel},
     },
     thread::JoinHandle,
@@ -316,6 +317,140 @@ pub fn values_masked(
         "rules": counts,
     });
     event
+}
+
+/// A session's audit events that come per statement (decisions, masked values), built
+/// cheaply: the members that never change within the session (`source`, `destination`,
+/// `process`, `user`, `group`, and `chunk`'s connection id, cgroup, workload and target) are
+/// serialised once, and each event only writes its own members around them. The lines carry
+/// the same members as [`statement_decision`] and [`values_masked`] plus `@timestamp`.
+pub struct SessionEvents {
+    /// The constant top-level members, `"destination":…,…,"user":…` (no braces).
+    common: String,
+    /// The constant members of `chunk`, `"cgroup":…,…,"workload":…` (no braces).
+    chunk: String,
+}
+
+impl SessionEvents {
+    pub fn new(connection_id: u64, facts: &ConnectionFacts, id: &Identity) -> Self {
+        let mut base = match connection_base("", "", &[], connection_id, facts) {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        base.remove("event");
+        let mut chunk = match base.remove("chunk") {
+            Some(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        chunk.insert("workload".into(), json!(id.workload));
+        chunk.insert("target".into(), json!(id.target));
+        Self {
+            common: members(base),
+            chunk: members(chunk),
+        }
+    }
+
+    /// The line of [`statement_decision`] (stamped, with its newline).
+    pub fn statement_decision(&self, judged: &crate::pg::gate::Judged) -> String {
+        use crate::sql::Decision;
+        let (action, outcome, kind) = match &judged.decision {
+            Decision::Allow { .. } => ("statement-allowed", "success", "allowed"),
+            Decision::Deny { .. } => ("statement-denied", "failure", "denied"),
+            Decision::NeedsApproval { .. } => ("statement-needs-approval", "failure", "denied"),
+        };
+        let mut line = self.open(512);
+        line.push_str(",\"statement\":{\"cached_decision\":");
+        line.push_str(if judged.cached { "true" } else { "false" });
+        line.push_str(",\"kinds\":[");
+        for (i, k) in judged.kinds.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            push_json_str(&mut line, k);
+        }
+        line.push_str("],\"message\":");
+        push_json_str(&mut line, judged.message);
+        line.push_str("}},");
+        line.push_str(&self.common);
+        line.push_str(",\"event\":{\"action\":");
+        push_json_str(&mut line, action);
+        line.push_str(",\"category\":[\"database\"],\"kind\":\"event\",\"outcome\":");
+        push_json_str(&mut line, outcome);
+        if let Decision::Deny { reason, .. } = &judged.decision {
+            line.push_str(",\"reason\":");
+            push_json_str(&mut line, reason);
+        }
+        line.push_str(",\"type\":[\"access\",");
+        push_json_str(&mut line, kind);
+        line.push_str("]},\"rule\":{\"name\":");
+        let rule = judged.decision.rule();
+        push_json_str(&mut line, &rule.name);
+        line.push_str(",\"ruleset\":");
+        match &rule.source {
+            Some(source) => push_json_str(&mut line, &source.to_string()),
+            None => line.push_str("null"),
+        }
+        line.push_str("}}\n");
+        line
+    }
+
+    /// The line of [`values_masked`] (stamped, with its newline).
+    pub fn values_masked(&self, request: Option<u64>, counts: &[crate::mask::MaskCount]) -> String {
+        let masking = json!({
+            "request": request,
+            "total": counts.iter().map(|c| c.count).sum::<u64>(),
+            "rules": counts,
+        });
+        let mut line = self.open(512);
+        line.push_str(",\"masking\":");
+        line.push_str(&masking.to_string());
+        line.push_str("},");
+        line.push_str(&self.common);
+        line.push_str(
+            ",\"event\":{\"action\":\"values-masked\",\"category\":[\"database\"],\
+             \"kind\":\"event\",\"outcome\":\"success\",\"type\":[\"access\",\"info\"]}}\n",
+        );
+        line
+    }
+
+    /// `{"@timestamp":"…","chunk":{<constant chunk members>`: the start of every line.
+    fn open(&self, capacity: usize) -> String {
+        let mut line = String::with_capacity(self.common.len() + self.chunk.len() + capacity);
+        line.push_str("{\"@timestamp\":\"");
+        let _ = write!(
+            line,
+            "{}",
+            humantime::format_rfc3339_micros(SystemTime::now())
+        );
+        line.push_str("\",\"chunk\":{");
+        line.push_str(&self.chunk);
+        line
+    }
+}
+
+/// The members of a JSON object as text, without the braces.
+fn members(map: serde_json::Map<String, Value>) -> String {
+    let text = Value::Object(map).to_string();
+    text[1..text.len() - 1].to_owned()
+}
+
+/// Appends `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Totals of a relayed connection when it ends.
@@ -853,11 +988,18 @@ pub fn grant_ended(g: &crate::approval::Grant, revoked_by: Option<&str>) -> Valu
 /// never dropped).
 const QUEUE_LINES: usize = 16 * 1024;
 
+/// How long the writer lets lines gather after writing a batch: one wake-up and one write per
+/// interval at most, instead of one per line (a statement's event would otherwise cost the
+/// proxy a thread wake-up and a `write(2)`). Bounds how late a line reaches the sink.
+const BATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Where audit lines go. Sessions hand lines to a writer thread through a bounded queue, so the
-/// proxy's hot path never waits on the disk; the writer batches them and flushes whenever the
-/// queue runs empty. Dropping the log flushes everything queued.
+/// proxy's hot path never waits on the disk; the writer writes what has gathered in batches,
+/// at most every [`BATCH_INTERVAL`], and flushes after each batch. Dropping the log flushes
+/// everything queued.
 pub struct AuditLog {
-    queue: Mutex<Option<SyncSender<String>>>,
+    /// Read-locked to send (senders do not contend), write-locked to close.
+    queue: RwLock<Option<SyncSender<String>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -889,7 +1031,7 @@ impl AuditLog {
             .spawn(move || write_lines(lines, sink))
             .expect("cannot start the audit writer thread");
         Self {
-            queue: Mutex::new(Some(queue)),
+            queue: RwLock::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
         }
     }
@@ -902,8 +1044,13 @@ impl AuditLog {
         }
         let mut line = event.to_string();
         line.push('\n');
-        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match queue {
+        self.emit_line(line);
+    }
+
+    /// Queues a line already stamped and serialised, newline included ([`SessionEvents`]).
+    pub fn emit_line(&self, line: String) {
+        let queue = self.queue.read().unwrap_or_else(|e| e.into_inner());
+        match &*queue {
             Some(queue) if queue.send(line).is_ok() => {}
             _ => tracing::error!("the audit writer is gone: an audit event was not written"),
         }
@@ -911,7 +1058,7 @@ impl AuditLog {
 
     /// Writes out everything queued and stops the writer. Later events are reported as lost.
     pub fn close(&self) {
-        drop(self.queue.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(self.queue.write().unwrap_or_else(|e| e.into_inner()).take());
         if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = writer.join();
         }
@@ -924,7 +1071,8 @@ impl Drop for AuditLog {
     }
 }
 
-/// The writer thread: writes lines as they come, flushing when no more are waiting.
+/// The writer thread: writes the lines that have gathered, flushes, then lets more gather for
+/// [`BATCH_INTERVAL`] (the queue is bounded: emitters wait if it fills meanwhile).
 fn write_lines(lines: Receiver<String>, mut out: Box<dyn sink::AuditSink>) {
     while let Ok(line) = lines.recv() {
         let mut result = out.write_line(&line);
@@ -934,6 +1082,7 @@ fn write_lines(lines: Receiver<String>, mut out: Box<dyn sink::AuditSink>) {
         if let Err(err) = result.and_then(|()| out.flush()) {
             tracing::error!(%err, "cannot write the audit log");
         }
+        std::thread::sleep(BATCH_INTERVAL);
     }
     let _ = out.flush();
 }
@@ -1926,6 +2075,76 @@ mod tests {
 
         pub(super) fn grant_ended(revoked_by: Option<&str>) -> Value {
             super::grant_ended(&grant(), revoked_by)
+        }
+    }
+
+    /// The per-session pre-serialised lines carry exactly the builders' members (and a
+    /// timestamp), also with text that needs escaping.
+    #[test]
+    fn session_event_lines_equal_the_built_events() {
+        use crate::sql::{Decision, RuleRef};
+        let mut f = facts();
+        f.process_name = "we\"ird\\na\tme\u{1}é".into();
+        f.cgroup_path = None;
+        let id = Identity {
+            workload: "w\"1".into(),
+            target: "db".into(),
+            target_index: 0,
+        };
+        let events = SessionEvents::new(7, &f, &id);
+        let rule = RuleRef {
+            name: "orders \"ro\"".into(),
+            source: Some(crate::policy::SourceLocation {
+                file: "demo.toml".into(),
+                line: 12,
+            }),
+        };
+        let decisions = [
+            Decision::Allow { rule: rule.clone() },
+            Decision::Deny {
+                rule: RuleRef::builtin("default-deny"),
+                reason: "`write` on\n`orders`".into(),
+                hint: "h".into(),
+            },
+            Decision::NeedsApproval {
+                rule,
+                approvers: 1,
+                groups: vec![],
+                timeout: std::time::Duration::from_secs(60),
+            },
+        ];
+        let parse = |line: String| {
+            assert!(line.ends_with('\n'));
+            let mut v: Value = serde_json::from_str(&line).unwrap();
+            let stamp = v.as_object_mut().unwrap().remove("@timestamp").unwrap();
+            assert!(stamp.as_str().unwrap().ends_with('Z'));
+            v
+        };
+        for decision in decisions {
+            for kinds in [vec![], vec!["SELECT".to_string(), "DELETE".into()]] {
+                let judged = crate::pg::gate::Judged {
+                    message: "Parse",
+                    decision: decision.clone(),
+                    kinds,
+                    cached: false,
+                };
+                assert_eq!(
+                    parse(events.statement_decision(&judged)),
+                    statement_decision(7, &f, &id, &judged)
+                );
+            }
+        }
+        let counts = [crate::mask::MaskCount {
+            rule: "cards".into(),
+            site: "column public.payments.card".into(),
+            found: "value",
+            count: 2,
+        }];
+        for request in [Some(3), None] {
+            assert_eq!(
+                parse(events.values_masked(request, &counts)),
+                values_masked(7, &f, &id, request, &counts)
+            );
         }
     }
 

@@ -5,16 +5,19 @@
 use std::{
     fs,
     net::{IpAddr, SocketAddr},
+    pin::Pin,
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
+    task::Poll,
     time::Duration,
 };
 
 use agent_common::{ConnInfo, SockAddr};
+use bytes::BytesMut;
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
     time::timeout,
 };
@@ -30,7 +33,7 @@ use crate::{
 
 /// How long the agent waits for the original destination to accept.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per-direction relay buffer.
+/// Most bytes one read takes from a socket.
 const RELAY_BUFFER: usize = 16 * 1024;
 
 /// A policy set and what is derived from it. Replaced whole on a reload; a connection keeps
@@ -224,21 +227,52 @@ async fn relay(client: &mut TcpStream, destination: SocketAddr) -> (Transfer, Op
     (transfer, error)
 }
 
-/// Copies until end of stream, then shuts the writer down; counts what it copied.
+/// Copies until end of stream, then shuts the writer down; counts what it copied. Holds no
+/// buffer while waiting (see [`read_some`]).
 async fn pipe(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     copied: &AtomicU64,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; RELAY_BUFFER];
     loop {
-        let n = from.read(&mut buf).await?;
+        let mut buf = BytesMut::new();
+        let n = read_some(&mut from, &mut buf).await?;
         if n == 0 {
             return to.shutdown().await;
         }
-        to.write_all(&buf[..n]).await?;
+        to.write_all(&buf).await?;
         copied.fetch_add(n as u64, Ordering::Relaxed);
     }
+}
+
+thread_local! {
+    /// What each runtime thread reads sockets into before the bytes go to the connection's own
+    /// buffer: a connection waiting for data then holds no buffer at all.
+    static READ_SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; RELAY_BUFFER].into_boxed_slice());
+}
+
+/// Reads what `from` has (up to [`RELAY_BUFFER`] bytes) and appends it to `buf`; `Ok(0)` at the
+/// end of the stream. The read goes through the thread's scratch buffer, so `buf` needs no
+/// room while the connection waits: it grows only by what arrived.
+pub(crate) async fn read_some(
+    from: &mut (impl AsyncRead + Unpin),
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        READ_SCRATCH.with_borrow_mut(|scratch| {
+            let mut read = ReadBuf::new(scratch);
+            match Pin::new(&mut *from).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) => {
+                    buf.extend_from_slice(read.filled());
+                    Poll::Ready(Ok(read.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    })
+    .await
 }
 
 /// The map key of a peer address: IPv4 as IPv4-mapped IPv6.

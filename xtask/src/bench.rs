@@ -66,21 +66,26 @@ const ACCESS_RULES: &str = "allow = [\n    \
      { name = \"pgbench\", operations = [\"read\", \"write\"], tables = [\"public.pgbench_*\", \"public.bench_large\"] },\n]";
 
 /// The policy lines that turn masking on, for [`AgentConfig::Full`]: appended to the
-/// workload's `[[workload.access]]` table. They mask columns the benchmarks return: pgbench's
-/// `abalance` (select-only and TPC-B) and the large result's `val`.
+/// workload's `[[workload.access]]` table. Two column rules on columns the benchmarks return
+/// (pgbench's `abalance`, read by select-only and TPC-B, and the large result's `val`), and a
+/// content rule (detectors) that scans every other text value of every result (the large
+/// result's `grp`).
 ///
 /// `agent check` decides whether this agent build supports them (parsing is strict: an unknown
 /// field is an error), and a probe query through the agent whether it applies them; otherwise
 /// masking is reported as not supported, never pretended.
 pub const MASKING_LINES: &str = "mask = [\n    \
      { name = \"balances\", columns = [\"public.pgbench_accounts.abalance\"], strategy = \"null\" },\n    \
-     { name = \"large-values\", columns = [\"public.bench_large.val\"], strategy = \"redact\" },\n]";
+     { name = \"large-values\", columns = [\"public.bench_large.val\"], strategy = \"redact\" },\n    \
+     { name = \"contacts\", detectors = [\"email\", \"card\"], strategy = \"redact\" },\n]";
 
-/// The policy lines that turn session recording on, for [`AgentConfig::Full`]: appended to the
-/// workload's `[[workload.access]]` table. `agent check` decides whether this agent build
-/// supports them; when the policy schema for recording lands, make these lines match it and
-/// the Full configuration includes recording with no other change.
-pub const RECORDING_LINES: &str = "record = { statements = true, results = true }";
+/// The policy lines that make session recording keep the most, for [`AgentConfig::Full`]:
+/// appended after the workload's `[[workload.access]]` table (so they open the workload's
+/// `[workload.recording]` table). Every PostgreSQL session is recorded in every configuration
+/// (statements, result summaries); this one also keeps bind values, SQL literals and the
+/// first result rows of every statement.
+pub const RECORDING_LINES: &str = "\n[workload.recording]\nbind_values = \"keep\"\n\
+     sql_literals = \"keep\"\nresult_rows = 10";
 
 /// The label of [`AgentConfig::Full`], set once the features this agent build supports are known
 /// (e.g. `agent (policy+masking)` when recording is not supported).
@@ -100,6 +105,8 @@ pub struct Options {
     pub repetitions: Option<u32>,
     /// Override the seconds per pgbench run.
     pub duration: Option<u32>,
+    /// Set up, print the client command of each setup, wait; measure nothing.
+    pub hold: bool,
 }
 
 /// How the agent is configured for a case.
@@ -369,6 +376,9 @@ pub fn run(opts: Options) -> Result<()> {
         .into_iter()
         .filter(|s| env.supports(*s))
         .collect();
+    if opts.hold {
+        return env.hold(&setups);
+    }
     let estimate = plan.estimate(setups.len());
     println!(
         "\n{} run: {} repetition(s), {} s per pgbench run; estimated time of the measurements: \
@@ -628,7 +638,9 @@ impl Env {
         let pg = PgServer::start(PgOptions {
             auth: PgAuth::Scram,
             settings: [
-                ("max_connections", "1100"),
+                // The memory case's 1,000 idle sessions, and with masking as many catalog
+                // connections of the agent.
+                ("max_connections", "2200"),
                 ("shared_buffers", "512MB"),
                 ("max_wal_size", "4GB"),
                 ("log_connections", "off"),
@@ -750,6 +762,43 @@ impl Env {
             clk_tck,
             large_bytes,
         })
+    }
+
+    /// `--hold`: prints, for each setup, its proxy's pid and a pgbench command through it,
+    /// then waits until the marker file is removed (everything is then stopped as usual).
+    fn hold(&self, setups: &[Setup]) -> Result<()> {
+        section("holding (--hold): run clients through the setups, profile their proxies");
+        let args: Vec<String> = [
+            "-n", "-S", "-M", "prepared", "-c", "1", "-T", "30", "postgres",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for setup in setups {
+            let cmd = self.client_command(*setup, &self.pgbench, &args)?;
+            let envs: Vec<String> = cmd
+                .get_envs()
+                .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?)))
+                .collect();
+            println!(
+                "{:<36} proxy pid {:<8} {} {}",
+                setup.label(),
+                self.proxy_pid(*setup)
+                    .map_or_else(|| "-".into(), |p| p.to_string()),
+                envs.join(" "),
+                describe_command(&cmd)
+            );
+        }
+        let marker = self.work.path().join("hold");
+        fs::write(
+            &marker,
+            "remove this file to end `cargo xtask bench --hold`\n",
+        )?;
+        println!("\nholding until {} is removed", marker.display());
+        while marker.exists() {
+            thread::sleep(Duration::from_millis(500));
+        }
+        Ok(())
     }
 
     fn agent(&self, config: AgentConfig) -> Option<&AgentProcess> {
@@ -1194,12 +1243,17 @@ fn masking_applied(
     Ok(Ok(()))
 }
 
-/// Starts the agent with one policy file, logging at its production level.
+/// Starts the agent with one policy file, logging at its production level. `TOKIO_WORKER_THREADS`
+/// is passed on when set (to compare runtime sizes).
 fn start_agent(agent_bin: &Path, policy: &str) -> Result<AgentProcess> {
+    let mut env = vec![("RUST_LOG".into(), "info".into())];
+    if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
+        env.push(("TOKIO_WORKER_THREADS".into(), threads));
+    }
     AgentProcess::start_with(AgentOptions {
         policy_files: vec![("bench.toml".into(), policy.into())],
         agent_bin: Some(agent_bin.to_path_buf()),
-        env: vec![("RUST_LOG".into(), "info".into())],
+        env,
         ..AgentOptions::default()
     })
 }
@@ -1778,6 +1832,44 @@ fn targets(r: &Results) -> Vec<Verdict> {
             },
             _ => na(target),
         });
+
+        // 5. Large result: proxy CPU < 100 ns per row passed through, < 200 ns per row with
+        // masking (one masked column).
+        let (target, limit) = if config == AgentConfig::Full {
+            ("proxy CPU < 200 ns/row, masking on (large result)", 200.0)
+        } else {
+            ("proxy CPU < 100 ns/row, pass-through (large result)", 100.0)
+        };
+        let large = r.large.iter().find(|c| c.setup == agent);
+        verdicts.push(match large.map(|c| &c.outcome) {
+            Some(Outcome::Runs(runs)) if !runs.is_empty() => {
+                match stats(
+                    runs.iter()
+                        .filter_map(|x| x.proxy_cpu_ms)
+                        .map(|ms| ms * 1e6 / LARGE_ROWS as f64),
+                ) {
+                    Some(ns) => Verdict {
+                        target: target.into(),
+                        setup: config.label().into(),
+                        value: format!("{:.0} ns/row", ns.median),
+                        met: Some(ns.median < limit),
+                    },
+                    None => Verdict {
+                        target: target.into(),
+                        setup: config.label().into(),
+                        value: "no data".into(),
+                        met: None,
+                    },
+                }
+            }
+            Some(Outcome::Failed(reason)) => Verdict {
+                target: target.into(),
+                setup: config.label().into(),
+                value: format!("FAILED: {reason}"),
+                met: None,
+            },
+            _ => na(target),
+        });
     }
     verdicts
 }
@@ -1820,21 +1912,24 @@ fn render(r: &Results) -> String {
         };
         let _ = writeln!(md, "| {} | {} | {} | {met} |", v.target, v.setup, v.value);
     }
-    if let Some(large) = r
-        .large
-        .iter()
-        .find(|c| c.setup == Setup::Agent(AgentConfig::PolicyOn))
-        && let Some(s) = large
-            .outcome
-            .runs()
-            .and_then(|runs| stats(runs.iter().map(|x| x.seconds)))
-    {
-        let _ = writeln!(
-            md,
-            "\nLarge result through the agent (policy): {:.0} rows/s, {:.1} MB/s (median).",
-            LARGE_ROWS as f64 / s.median,
-            r.large_bytes as f64 / s.median / 1e6
-        );
+    for (config, what) in [
+        (AgentConfig::PolicyOn, "masking off"),
+        (AgentConfig::Full, "masking on"),
+    ] {
+        if let Some(large) = r.large.iter().find(|c| c.setup == Setup::Agent(config))
+            && let Some(s) = large
+                .outcome
+                .runs()
+                .and_then(|runs| stats(runs.iter().map(|x| x.seconds)))
+        {
+            let _ = writeln!(
+                md,
+                "\nLarge result through `{}` ({what}): {:.0} rows/s, {:.1} MB/s (median).",
+                config.label(),
+                LARGE_ROWS as f64 / s.median,
+                r.large_bytes as f64 / s.median / 1e6
+            );
+        }
     }
 
     let _ = writeln!(md, "\n## pgbench\n");
@@ -1925,13 +2020,15 @@ fn render(r: &Results) -> String {
         md,
         "`psql -X -A -t -c \"{LARGE_QUERY}\" > /dev/null`: {LARGE_ROWS} rows, {:.1} MB of \
          output; wall-clock time of psql (connect, query, receive, format). Masking off: \
-         `agent (policy)`; masking on: `{}` (the `val` column redacted).\n",
+         `agent (policy)`; masking on: `{}` (the `val` column redacted, `grp` \
+         scanned by the content rule). proxy CPU ns/row: the proxy's CPU time divided by the rows.\n",
         r.large_bytes as f64 / 1e6,
         AgentConfig::Full.label()
     );
     let _ = writeln!(
         md,
-        "| Setup | seconds | rows/s | MB/s | proxy CPU ms |\n|---|---:|---:|---:|---:|"
+        "| Setup | seconds | rows/s | MB/s | proxy CPU ms | proxy CPU ns/row |\n\
+         |---|---:|---:|---:|---:|---:|"
     );
     for case in &r.large {
         match &case.outcome {
@@ -1939,16 +2036,23 @@ fn render(r: &Results) -> String {
                 let seconds = stats(runs.iter().map(|x| x.seconds));
                 let per = |f: fn(f64) -> f64| stats(runs.iter().map(|x| f(x.seconds)));
                 let bytes = r.large_bytes as f64;
-                let proxy = if case.setup == Setup::Direct {
-                    "–".into()
+                let (proxy, per_row) = if case.setup == Setup::Direct {
+                    ("–".into(), "–".into())
                 } else {
-                    cell(stats(runs.iter().filter_map(|x| x.proxy_cpu_ms)))
+                    (
+                        cell(stats(runs.iter().filter_map(|x| x.proxy_cpu_ms))),
+                        cell(stats(
+                            runs.iter()
+                                .filter_map(|x| x.proxy_cpu_ms)
+                                .map(|ms| ms * 1e6 / LARGE_ROWS as f64),
+                        )),
+                    )
                 };
                 let rows_per_s = per(|s| LARGE_ROWS as f64 / s);
                 let mb_per_s = stats(runs.iter().map(|x| bytes / x.seconds / 1e6));
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {proxy} |",
+                    "| {} | {} | {} | {} | {proxy} | {per_row} |",
                     case.setup.label(),
                     cell(seconds),
                     cell(rows_per_s),
@@ -1957,7 +2061,7 @@ fn render(r: &Results) -> String {
             }
             other => {
                 let note = outcome_note(other).unwrap_or_else(|| "no run".into());
-                let _ = writeln!(md, "| {} | {note} | | | |", case.setup.label());
+                let _ = writeln!(md, "| {} | {note} | | | | |", case.setup.label());
             }
         }
     }

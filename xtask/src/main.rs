@@ -82,6 +82,10 @@ enum Task {
         /// Seconds per pgbench run (default: 15, or 5 with `--quick`).
         #[arg(long)]
         duration: Option<u32>,
+        /// Set everything up, print how to run a client through each setup (for profiling),
+        /// and wait until the file it names is removed; measures nothing.
+        #[arg(long)]
+        hold: bool,
     },
     /// Build the cargo-fuzz targets of `fuzz/` once, then run each (or the named ones) for
     /// `--time` seconds from its committed seeds; a crash fails and prints the reproducer.
@@ -138,6 +142,7 @@ fn main() -> std::process::ExitCode {
             agent_bin,
             repetitions,
             duration,
+            hold,
         } => bench::run(bench::Options {
             quick,
             out,
@@ -145,6 +150,7 @@ fn main() -> std::process::ExitCode {
             agent_bin,
             repetitions,
             duration,
+            hold,
         }),
         Task::Fuzz {
             time,

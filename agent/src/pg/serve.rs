@@ -41,7 +41,7 @@ use super::{
             Authentication, BackendKeyData, ErrorResponse, NegotiateProtocolVersion, ReadyForQuery,
             Severity, TransactionStatus,
         },
-        decode_backend_frame, decode_frontend, decode_startup, peek_frame_capped,
+        decode_backend_frame, decode_frontend, decode_startup, peek_frame, peek_frame_capped,
         startup::{Startup, encode_encryption_refused},
     },
     ephemeral,
@@ -49,7 +49,7 @@ use super::{
     handshake,
     masking::{CatalogConnection, SessionMasking},
     recording::{Recording, SessionRecording},
-    session::{Attribution, RequestId, SessionTracker},
+    session::{Attribution, ClientViolation, RequestId, SessionTracker},
     sqlstate, tls,
     token_auth::{self, RoleGrant, TokenAuth, VerifiedToken},
     upstream::{Endpoint, UpstreamError},
@@ -60,6 +60,7 @@ use crate::{
     identity::{ConnectionFacts, Identity},
     mask::{MaskError, MaskRules},
     policy::{CredentialMode, PolicySet, RecordingSettings, Target},
+    proxy::read_some,
     record::format::ApprovalEvent,
     record::{self, OnError},
     secrets::{self, Secret},
@@ -70,7 +71,6 @@ use crate::{
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// After the client is done, how long the server may take to close its side.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-const READ_CHUNK: usize = 16 * 1024;
 
 /// What the PostgreSQL sessions of one policy generation share. A policy reload builds a new
 /// one; sessions keep the one they started with, so each sees one consistent policy. The cancel
@@ -879,6 +879,13 @@ async fn run_session(
     masking: Option<(Arc<MaskRules>, CatalogConnection)>,
     token: Option<&VerifiedToken>,
 ) -> (Transfer, Option<String>, Option<SessionRecording>) {
+    let super::upstream::Session {
+        stream,
+        buf: leftover,
+        parameters,
+        key,
+        ..
+    } = session;
     let mut out = BytesMut::with_capacity(1024);
     if startup.protocol.minor > 0 || !unrecognized_options.is_empty() {
         BackendMessage::NegotiateProtocolVersion(NegotiateProtocolVersion {
@@ -888,10 +895,10 @@ async fn run_session(
         .encode(&mut out);
     }
     BackendMessage::Authentication(Authentication::Ok).encode(&mut out);
-    for p in &session.parameters {
-        BackendMessage::ParameterStatus(p.clone()).encode(&mut out);
+    for p in parameters {
+        BackendMessage::ParameterStatus(p).encode(&mut out);
     }
-    let registration = session.key.as_ref().map(|k| {
+    let registration = key.as_ref().map(|k| {
         shared.cancel.register(UpstreamCancel {
             target: target.name.clone(),
             address: facts.original_destination,
@@ -910,7 +917,9 @@ async fn run_session(
         status: TransactionStatus::Idle,
     })
     .encode(&mut out);
-    out.extend_from_slice(&session.buf);
+    out.extend_from_slice(&leftover);
+    // Neither is needed again: an idle session keeps no buffer (see `read_some`).
+    drop((leftover, key));
     if let Err(e) = client.write_all(&out).await {
         return (
             Transfer::default(),
@@ -918,9 +927,10 @@ async fn run_session(
             recording,
         );
     }
+    drop(out);
 
     let (client_read, client_write) = client.into_split();
-    let (upstream_read, upstream_write) = tokio::io::split(session.stream);
+    let (upstream_read, upstream_write) = tokio::io::split(stream);
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
     let (inject_tx, inject_rx) = mpsc::channel::<Bytes>(4);
@@ -938,12 +948,14 @@ async fn run_session(
         masking,
     });
     let gate = Gate::new(shared.access(&identity.workload, &target.name));
+    let events = audit::SessionEvents::new(connection_id, facts, identity);
     let decisions = DecisionAudit {
         audit,
         connection_id,
         facts,
         identity,
         token_subject: token.map(|t| t.claims.subject.as_str()),
+        events: &events,
     };
     // A session ends when its workload token expires.
     let expiry_tx = inject_tx.clone();
@@ -1038,7 +1050,26 @@ struct Relay {
     masking: Option<SessionMasking>,
 }
 
-/// Who the statement decisions are about, for their audit events.
+impl Relay {
+    /// Tracks a message about to be forwarded (`synthetic`: sent by the gate in place of the
+    /// client's), for the masking and the recording of what answers it.
+    fn forward(&mut self, msg: &FrontendMessage, synthetic: bool) -> Result<(), ClientViolation> {
+        let id = self.tracker.on_frontend(msg)?;
+        if synthetic {
+            self.synthetic.insert(id);
+        }
+        if let (Some(masking), FrontendMessage::Query(q)) = (&mut self.masking, msg) {
+            masking.on_query(id, &q.sql);
+        }
+        if let Some(recording) = &mut self.recording {
+            recording.forwarded(id, msg);
+        }
+        Ok(())
+    }
+}
+
+/// Where the per-statement audit events go (decisions, masked values), and what they say about
+/// the connection (serialised once per session).
 #[derive(Clone, Copy)]
 struct DecisionAudit<'a> {
     audit: &'a AuditLog,
@@ -1047,11 +1078,12 @@ struct DecisionAudit<'a> {
     identity: &'a Identity,
     /// The subject of the session's workload token, if it presented one.
     token_subject: Option<&'a str>,
+    events: &'a audit::SessionEvents,
 }
 
-/// Client -> server: decodes each message, lets the gate judge it, and forwards it (or what the
-/// gate sends instead). A bad message ends the session with an ErrorResponse (sent through
-/// `inject`, the writer of the client side).
+/// Client -> server: decodes each message, lets the gate judge it, and forwards it (the bytes
+/// the client sent, or what the gate sends instead). A bad message ends the session with an
+/// ErrorResponse (sent through `inject`, the writer of the client side).
 #[allow(clippy::too_many_arguments)]
 async fn client_to_server(
     mut client: impl AsyncRead + Unpin,
@@ -1066,10 +1098,18 @@ async fn client_to_server(
     decisions: DecisionAudit<'_>,
     approvals: &ApprovalHub,
 ) -> Result<(), String> {
-    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::new();
     loop {
         let mut terminate = false;
         loop {
+            // A whole frame is copied to `out` as it came (taken back if the gate replaces it):
+            // decoding is strict, so these are the bytes re-encoding would give.
+            let mut mark = out.len();
+            if let Ok(Some(header)) = peek_frame(&buf)
+                && let Some(frame) = buf.get(..header.frame_len())
+            {
+                out.extend_from_slice(frame);
+            }
             let msg = match decode_frontend(&mut buf, caps) {
                 Ok(Some(FrontendMessage::PasswordMessage(_))) => {
                     let error = ErrorResponse::new(
@@ -1080,7 +1120,10 @@ async fn client_to_server(
                     return Err(reject(&inject, error).await);
                 }
                 Ok(Some(msg)) => msg,
-                Ok(None) => break,
+                Ok(None) => {
+                    out.truncate(mark);
+                    break;
+                }
                 Err(err) => {
                     let error = ErrorResponse::new(
                         Severity::Fatal,
@@ -1102,40 +1145,23 @@ async fn client_to_server(
                 }
             };
             if let Some(judged) = &judged {
-                decisions.audit.emit(audit::statement_decision(
-                    decisions.connection_id,
-                    decisions.facts,
-                    decisions.identity,
-                    judged,
-                ));
+                decisions
+                    .audit
+                    .emit_line(decisions.events.statement_decision(judged));
             }
-            let recorded = match &mut relay.lock().unwrap_or_else(|e| e.into_inner()).recording {
-                Some(recording) => recording.client_message(&msg, judged.as_ref()),
-                None => Ok(()),
-            };
-            if let Err(e) = recorded {
-                // Written before forwarding, or not forwarded at all.
-                let error = ErrorResponse::new(
-                    Severity::Fatal,
-                    sqlstate::IO_ERROR,
-                    format!(
-                        "chunk agent: the session recording failed, so the statement was not run: {e}"
-                    ),
-                );
-                return Err(reject(&inject, error).await);
-            }
+            let mut recorded = false;
             let action = match action {
                 GateAction::Hold(hold) => {
+                    // Recorded before it waits (its approval steps are recorded under it).
+                    if let Err(error) = record_client_message(relay, &msg, judged.as_ref()) {
+                        return Err(reject(&inject, error).await);
+                    }
+                    recorded = true;
                     // What the client sent before reaches the server first; the held statement
                     // is not sent until approved.
-                    if !out.is_empty() {
-                        upstream
-                            .write_all(&out)
-                            .await
-                            .map_err(|e| format!("upstream side: {e}"))?;
-                        copied.fetch_add(out.len() as u64, Ordering::Relaxed);
-                        out.clear();
-                    }
+                    out.truncate(mark);
+                    mark = 0;
+                    flush_upstream(&mut upstream, &mut out, copied).await?;
                     let outcome = wait_for_approval(
                         approvals,
                         &hold,
@@ -1147,6 +1173,10 @@ async fn client_to_server(
                     )
                     .await?;
                     match gate.resolve(*hold, outcome) {
+                        Ok(GateAction::Forward) => {
+                            msg.encode(&mut out);
+                            GateAction::Forward
+                        }
                         Ok(action) => action,
                         Err(err) => {
                             let error = ErrorResponse::new(
@@ -1160,62 +1190,71 @@ async fn client_to_server(
                 }
                 action => action,
             };
-            let forwarded: Vec<(FrontendMessage, bool)> = match action {
-                GateAction::Hold(_) => unreachable!("a hold is resolved above"),
-                GateAction::Forward => vec![(msg, false)],
-                GateAction::Swallow => Vec::new(),
-                GateAction::Replace(replacement) => {
-                    replacement.into_iter().map(|m| (m, true)).collect()
+            let terminates =
+                action == GateAction::Forward && matches!(msg, FrontendMessage::Terminate);
+            // One lock per client message: record it, then track what is forwarded for it.
+            let handled = {
+                let mut relay = relay.lock().unwrap_or_else(|e| e.into_inner());
+                match &mut relay.recording {
+                    Some(recording) if !recorded => recording.client_message(&msg, judged.as_ref()),
+                    _ => Ok(()),
                 }
-            };
-            for (msg, synthetic) in forwarded {
-                let tracked = {
-                    let mut relay = relay.lock().unwrap_or_else(|e| e.into_inner());
-                    let tracked = relay.tracker.on_frontend(&msg);
-                    if let Ok(id) = &tracked {
-                        if synthetic {
-                            relay.synthetic.insert(*id);
+                .map_err(|e| {
+                    // Written before forwarding, or not forwarded at all.
+                    ErrorResponse::new(
+                        Severity::Fatal,
+                        sqlstate::IO_ERROR,
+                        format!(
+                            "chunk agent: the session recording failed, so the statement was \
+                             not run: {e}"
+                        ),
+                    )
+                })
+                .and_then(|()| {
+                    match action {
+                        GateAction::Hold(_) => unreachable!("a hold is resolved above"),
+                        GateAction::Forward => relay.forward(&msg, false),
+                        GateAction::Swallow => {
+                            out.truncate(mark);
+                            Ok(())
                         }
-                        if let (Some(masking), FrontendMessage::Query(q)) =
-                            (&mut relay.masking, &msg)
-                        {
-                            masking.on_query(*id, &q.sql);
-                        }
-                        if let Some(recording) = &mut relay.recording {
-                            recording.forwarded(*id, &msg);
+                        GateAction::Replace(replacement) => {
+                            out.truncate(mark);
+                            replacement.into_iter().try_for_each(|msg| {
+                                relay.forward(&msg, true)?;
+                                msg.encode(&mut out);
+                                Ok(())
+                            })
                         }
                     }
-                    tracked
-                };
-                if let Err(violation) = tracked {
-                    let error = ErrorResponse::new(
-                        Severity::Fatal,
-                        violation.sqlstate(),
-                        format!("chunk agent: {violation}"),
-                    );
-                    return Err(reject(&inject, error).await);
-                }
-                terminate = matches!(msg, FrontendMessage::Terminate);
-                msg.encode(&mut out);
+                    .map_err(|violation| {
+                        ErrorResponse::new(
+                            Severity::Fatal,
+                            violation.sqlstate(),
+                            format!("chunk agent: {violation}"),
+                        )
+                    })
+                })
+            };
+            if let Err(error) = handled {
+                return Err(reject(&inject, error).await);
             }
-            if terminate {
+            if terminates {
+                terminate = true;
                 break;
             }
         }
-        if !out.is_empty() {
-            upstream
-                .write_all(&out)
-                .await
-                .map_err(|e| format!("upstream side: {e}"))?;
-            copied.fetch_add(out.len() as u64, Ordering::Relaxed);
-            out.clear();
-        }
+        flush_upstream(&mut upstream, &mut out, copied).await?;
         if terminate {
             let _ = upstream.shutdown().await;
             return Ok(());
         }
-        buf.reserve(READ_CHUNK);
-        match client.read_buf(&mut buf).await {
+        // Waiting for the client holds no buffer (see `read_some`).
+        if buf.is_empty() {
+            buf = BytesMut::new();
+            out = BytesMut::new();
+        }
+        match read_some(&mut client, &mut buf).await {
             Ok(0) => {
                 let _ = upstream.shutdown().await;
                 return Ok(());
@@ -1223,6 +1262,44 @@ async fn client_to_server(
             Ok(_) => {}
             Err(e) => return Err(format!("client side: {e}")),
         }
+    }
+}
+
+/// Sends what `out` holds to the server.
+async fn flush_upstream(
+    upstream: &mut (impl AsyncWrite + Unpin),
+    out: &mut BytesMut,
+    copied: &AtomicU64,
+) -> Result<(), String> {
+    if !out.is_empty() {
+        upstream
+            .write_all(out)
+            .await
+            .map_err(|e| format!("upstream side: {e}"))?;
+        copied.fetch_add(out.len() as u64, Ordering::Relaxed);
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Records a client message before anything is forwarded for it (a held statement, before it
+/// waits); the error to end the session with when the recording fails.
+fn record_client_message(
+    relay: &Mutex<Relay>,
+    msg: &FrontendMessage,
+    judged: Option<&gate::Judged>,
+) -> Result<(), ErrorResponse> {
+    match &mut relay.lock().unwrap_or_else(|e| e.into_inner()).recording {
+        Some(recording) => recording.client_message(msg, judged).map_err(|e| {
+            ErrorResponse::new(
+                Severity::Fatal,
+                sqlstate::IO_ERROR,
+                format!(
+                    "chunk agent: the session recording failed, so the statement was not run: {e}"
+                ),
+            )
+        }),
+        None => Ok(()),
     }
 }
 
@@ -1364,7 +1441,7 @@ async fn server_to_client(
     mut catalog: Option<CatalogConnection>,
     audit: DecisionAudit<'_>,
 ) -> Result<(), String> {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::new();
     let mut out = BytesMut::new();
     let mut scratch = BytesMut::new();
     let mut masked = Vec::new();
@@ -1499,13 +1576,11 @@ async fn server_to_client(
             out.clear();
         }
         for m in masked.drain(..) {
-            audit.audit.emit(audit::values_masked(
-                audit.connection_id,
-                audit.facts,
-                audit.identity,
-                m.request.map(|id| id.0),
-                &m.counts,
-            ));
+            audit.audit.emit_line(
+                audit
+                    .events
+                    .values_masked(m.request.map(|id| id.0), &m.counts),
+            );
         }
         if let Some(e) = failure {
             return Err(withhold(&mut client, &e).await);
@@ -1531,9 +1606,14 @@ async fn server_to_client(
             // The frames left in `buf` are handled with what was learned, before reading more.
             continue;
         }
-        buf.reserve(READ_CHUNK);
+        // Waiting for the server holds no buffer (see `read_some`).
+        if buf.is_empty() {
+            buf = BytesMut::new();
+            out = BytesMut::new();
+            scratch = BytesMut::new();
+        }
         tokio::select! {
-            read = upstream.read_buf(&mut buf) => match read {
+            read = read_some(&mut upstream, &mut buf) => match read {
                 Ok(0) => {
                     let _ = client.shutdown().await;
                     return Ok(());

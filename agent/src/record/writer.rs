@@ -8,7 +8,7 @@
 
 use std::{
     fs::{DirBuilder, File, OpenOptions},
-    io::{BufWriter, Write},
+    io::{self, Write},
     os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
     path::{Path, PathBuf},
     time::SystemTime,
@@ -110,11 +110,51 @@ pub struct Finished {
     pub summary: Summary,
 }
 
+/// The recording file and the lines not written to it yet. Unlike a `BufWriter`, it holds no
+/// buffer between statements (a session waiting for its client keeps no memory for its
+/// recording); more than [`Output::MAX_PENDING`] bytes are written at once.
+struct Output {
+    file: File,
+    pending: Vec<u8>,
+}
+
+impl Output {
+    const MAX_PENDING: usize = 64 * 1024;
+
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            pending: Vec::new(),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() > Self::MAX_PENDING {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending lines (one `write(2)` unless interrupted) and frees the buffer.
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.file.write_all(&pending)?;
+        }
+        Ok(())
+    }
+
+    fn get_ref(&self) -> &File {
+        &self.file
+    }
+}
+
 /// One session's recording.
 pub struct Recorder {
     path: PathBuf,
     session: String,
-    out: Option<BufWriter<File>>,
+    out: Option<Output>,
     limits: Limits,
     on_error: OnError,
     clock: Box<dyn Clock>,
@@ -187,7 +227,7 @@ impl Recorder {
                     .open(&path)
             });
         match opened {
-            Ok(file) => recorder.out = Some(BufWriter::with_capacity(64 * 1024, file)),
+            Ok(file) => recorder.out = Some(Output::new(file)),
             Err(err) => recorder.fail(err.to_string())?,
         }
         recorder.write_entry("header", &header, true)?;
