@@ -244,6 +244,20 @@ fn reload_policy(
     Ok((set, Arc::new(pg)))
 }
 
+/// Each session holds three descriptors (client, upstream, recording): the default soft limit
+/// of 1,024 would cap the agent near 330 sessions, so it is raised to the hard limit.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "open file limit raised"),
+            Err(e) => tracing::warn!(error = %e, soft, "cannot raise the open file limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open file limit"),
+    }
+}
+
 /// Runs the agent until SIGTERM or SIGINT; SIGHUP, or a change in the policy directory, reloads
 /// the policy (an invalid new set is refused and the previous one stays in force).
 pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
@@ -251,6 +265,7 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
         return Err(RunError::BadBase(config.cgroup_base));
     }
     cgroup::validate_path(&config.cgroup_base)?;
+    raise_open_file_limit();
     let audit =
         Arc::new(
             AuditLog::open_config(&config.audit).map_err(|source| RunError::Audit {

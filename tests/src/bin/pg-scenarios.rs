@@ -518,29 +518,49 @@ async fn binary(target: &Target) -> Result<Value> {
 
 async fn cancel(target: &Target) -> Result<Value> {
     let client = target.connect().await?;
+    // A second session watches for the sleep to be running, so that the cancel is sent while
+    // it runs (a cancel that arrives before the query starts is ignored by the server).
+    let watcher = target.connect().await?;
     let mut results = Vec::new();
     for protocol in ["simple", "extended"] {
         let token = client.cancel_token();
-        let canceller = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        let pid: i32 = client.query_one("select pg_backend_pid()", &[]).await?.get(0);
+        let watcher = &watcher;
+        let canceller = async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let running: i64 = watcher
+                    .query_one(
+                        "select count(*) from pg_stat_activity \
+                         where pid = $1 and state = 'active' and query like '%pg_sleep(30)%'",
+                        &[&pid],
+                    )
+                    .await?
+                    .get(0);
+                if running > 0 || Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let sent = Instant::now();
             token.cancel_query(NoTls).await?;
             Ok::<_, tokio_postgres::Error>(sent)
-        });
+        };
         let started = Instant::now();
-        let outcome = tokio::time::timeout(Duration::from_secs(15), async {
-            match protocol {
+        let query = tokio::time::timeout(Duration::from_secs(15), async {
+            let outcome = match protocol {
                 "simple" => client.simple_query("select pg_sleep(30)").await.map(drop),
                 _ => client.query("select pg_sleep(30)", &[]).await.map(drop),
-            }
-        })
-        .await;
-        let finished = Instant::now();
+            };
+            (outcome, Instant::now())
+        });
+        let (outcome, sent) = tokio::join!(query, canceller);
+        let sent = sent.context("cancel_query failed")?;
+        let (outcome, finished) = match outcome {
+            Ok((outcome, finished)) => (Ok(outcome), finished),
+            Err(elapsed) => (Err(elapsed), Instant::now()),
+        };
         let elapsed = finished.duration_since(started);
-        let sent = canceller
-            .await
-            .context("the cancel task panicked")?
-            .context("cancel_query failed")?;
         let sqlstate = match outcome {
             Err(_) => bail!("{protocol}: pg_sleep(30) was not cancelled within 15 s"),
             Ok(Ok(())) => bail!("{protocol}: pg_sleep(30) completed: it was not cancelled"),
