@@ -69,6 +69,9 @@ use crate::{
 
 /// How long a client may take to send its startup packet.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a write to the client may stay blocked (the client does not read) before the
+/// session is ended.
+const CLIENT_WRITE_STALL: Duration = Duration::from_secs(300);
 /// After the client is done, how long the server may take to close its side.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -1568,10 +1571,17 @@ async fn server_to_client(
         if complete > 0 {
             let frames = buf.split_to(complete);
             let bytes: &[u8] = if edited { &out } else { &frames };
-            client
-                .write_all(bytes)
-                .await
-                .map_err(|e| format!("client side: {e}"))?;
+            // A client that stops reading ends its session (and frees the server's backend)
+            // rather than holding both forever.
+            match timeout(CLIENT_WRITE_STALL, client.write_all(bytes)).await {
+                Ok(written) => written.map_err(|e| format!("client side: {e}"))?,
+                Err(_) => {
+                    return Err(format!(
+                        "client side: stopped reading for {}s: session ended",
+                        CLIENT_WRITE_STALL.as_secs()
+                    ));
+                }
+            }
             copied.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             out.clear();
         }

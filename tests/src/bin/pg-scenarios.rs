@@ -524,7 +524,10 @@ async fn cancel(target: &Target) -> Result<Value> {
     let mut results = Vec::new();
     for protocol in ["simple", "extended"] {
         let token = client.cancel_token();
-        let pid: i32 = client.query_one("select pg_backend_pid()", &[]).await?.get(0);
+        let pid: i32 = client
+            .query_one("select pg_backend_pid()", &[])
+            .await?
+            .get(0);
         let watcher = &watcher;
         let canceller = async move {
             let deadline = Instant::now() + Duration::from_secs(10);
