@@ -514,28 +514,7 @@ mod tests {
         }
 
         fn field() -> impl Strategy<Value = FieldDescription> {
-            (
-                "[^\\x00]{0,12}",
-                any::<u32>(),
-                any::<i16>(),
-                any::<u32>(),
-                any::<i16>(),
-                any::<i32>(),
-                0i16..2,
-            )
-                .prop_map(
-                    |(name, table_oid, column_attr, type_oid, type_size, type_modifier, format)| {
-                        FieldDescription {
-                            name,
-                            table_oid,
-                            column_attr,
-                            type_oid,
-                            type_size,
-                            type_modifier,
-                            format,
-                        }
-                    },
-                )
+            super::super::row_description::tests::field()
         }
 
         fn error_fields() -> impl Strategy<Value = Vec<(u8, String)>> {

@@ -88,7 +88,7 @@ impl RowDescription {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use proptest::prelude::*;
 
     use super::*;
@@ -142,7 +142,8 @@ mod tests {
         ));
     }
 
-    fn field() -> impl Strategy<Value = FieldDescription> {
+    /// Any field description (also used by the backend round-trip proptest).
+    pub(crate) fn field() -> impl Strategy<Value = FieldDescription> {
         (
             "[^\\x00]{0,16}",
             any::<u32>(),
