@@ -63,7 +63,10 @@ pub fn run(no_lint: bool, no_setup: bool, no_fuzz: bool, cargo_test_args: &[Stri
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(cargo_test_args)
-        .env("AGENT_BIN", &agent);
+        .env("AGENT_BIN", &agent)
+        // The end-to-end tests of one binary share the host's kernel state (cgroups, bpffs
+        // pins, eBPF programs of several agents): run them one at a time.
+        .env("RUST_TEST_THREADS", "1");
     println!("AGENT_BIN={}", agent.display());
     let totals = run_and_count_tests(&mut cmd)?;
     // A plain closing line with the totals of every test binary of the workspace.
