@@ -63,6 +63,11 @@ pub const EPERM: i32 = 1;
 
 /// Capacity of the two connection maps (LRU: the oldest entries go first if they ever fill).
 pub const MAX_TRACKED_SOCKETS: u32 = 65_536;
+/// How long a record filed at connect stays valid for the proxy. A record outlives a client
+/// that closed before the proxy accepted (the proxy still serves what it sent, e.g. a cancel
+/// request); one whose connection never reached the proxy must not be reusable later by
+/// another socket that happens to get the same client address.
+pub const MAX_RECORD_AGE_NS: u64 = 10_000_000_000;
 /// Capacity of the target and cgroup maps.
 pub const MAX_TARGET_ADDRS: u32 = 4_096;
 pub const MAX_SCOPE_CGROUPS: u32 = 16_384;
@@ -172,11 +177,15 @@ pub struct ConnInfo {
     pub cgroup_id: u64,
     /// `comm` of the connecting task, NUL-padded.
     pub comm: [u8; 16],
+    /// When the connection got its local address and its record was filed under it
+    /// (`CLOCK_MONOTONIC`, ns); 0 until then. The proxy refuses records older than
+    /// [`MAX_RECORD_AGE_NS`].
+    pub connected_ns: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<SockAddr>() == 20);
 const _: () = assert!(core::mem::size_of::<ProxyAddrs>() == 40);
-const _: () = assert!(core::mem::size_of::<ConnInfo>() == 64);
+const _: () = assert!(core::mem::size_of::<ConnInfo>() == 72);
 const _: () = assert!(core::mem::align_of::<ConnInfo>() == 8);
 
 #[cfg(feature = "user")]

@@ -6,7 +6,10 @@
 //!   kernel knows of the caller (pid, uid, gid, cgroup, comm) is stored by socket cookie.
 //! - `sock_ops_connect` (sock_ops): when the redirected socket gets its local port
 //!   (TCP_CONNECT_CB, before the SYN leaves), the entry is re-keyed by the client's local address
-//!   so the proxy can find it from `accept()`'s peer address. Entries go when the socket closes.
+//!   so the proxy can find it from `accept()`'s peer address, and stamped with the time. The
+//!   proxy takes the entry when it accepts, even after the client closed (a cancel request is
+//!   sent and closed at once); a connect that never completes drops it; the proxy refuses an
+//!   entry older than `MAX_RECORD_AGE_NS`, so a stale one is never reused by another socket.
 //! - `getpeername4` / `getpeername6`: the client sees the original destination as its peer.
 //!
 //! Scope (map `CGROUPS`): the programs walk the caller's cgroup ancestors; the deepest entry

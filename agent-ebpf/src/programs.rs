@@ -10,12 +10,12 @@ use agent_common::{
 use aya_ebpf::{
     bindings::{
         BPF_SOCK_OPS_STATE_CB, BPF_SOCK_OPS_STATE_CB_FLAG, BPF_SOCK_OPS_TCP_CONNECT_CB,
-        BPF_TCP_CLOSE, BPF_TCP_LISTEN, bpf_sock,
+        BPF_TCP_CLOSE, BPF_TCP_LISTEN, BPF_TCP_SYN_SENT, bpf_sock,
     },
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_socket_cookie, bpf_set_retval,
-        bpf_sk_release, generated::bpf_map_lookup_elem,
+        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_socket_cookie, bpf_ktime_get_ns,
+        bpf_set_retval, bpf_sk_release, generated::bpf_map_lookup_elem,
     },
     macros::{cgroup_sock_addr, map, sock_ops},
     maps::{Array, HashMap, LruHashMap, SockMap},
@@ -222,6 +222,7 @@ fn record(ctx: &SockAddrContext, dst: &SockAddr, target: u32) -> bool {
         // SAFETY: helper without preconditions.
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        connected_ns: 0,
     };
     // SAFETY: the context pointer is the one the kernel gave us.
     let cookie = unsafe { bpf_get_socket_cookie(ctx.sock_addr as *mut c_void) };
@@ -279,9 +280,11 @@ fn on_tcp_connect(ctx: &SockOpsContext) {
     // SAFETY: the context pointer is the one the kernel gave us.
     let cookie = unsafe { bpf_get_socket_cookie(ctx.ops as *mut c_void) };
     // SAFETY: plain data written by connect4/6.
-    let Some(info) = (unsafe { SOCKETS.get(&cookie) }).copied() else {
+    let Some(mut info) = (unsafe { SOCKETS.get(&cookie) }).copied() else {
         return;
     };
+    // SAFETY: helper without preconditions.
+    info.connected_ns = unsafe { bpf_ktime_get_ns() };
     let Some(local) = local_addr(ctx) else {
         return;
     };
@@ -291,13 +294,19 @@ fn on_tcp_connect(ctx: &SockOpsContext) {
     let _ = ctx.set_cb_flags(BPF_SOCK_OPS_STATE_CB_FLAG as i32);
 }
 
+/// The socket is closed. Its connection record stays if it reached the proxy's listener: a
+/// client may close before the proxy accepts (a cancel request is sent and closed at once), and
+/// the proxy still serves what it sent. A connect that never completed never reaches the proxy:
+/// its record goes.
 #[inline(always)]
 fn on_tcp_close(ctx: &SockOpsContext) {
     // SAFETY: as above.
     let cookie = unsafe { bpf_get_socket_cookie(ctx.ops as *mut c_void) };
     let _ = SOCKETS.remove(&cookie);
-    if let Some(local) = local_addr(ctx) {
-        let _ = CONNECTIONS.remove(&local);
+    if ctx.arg(0) == BPF_TCP_SYN_SENT {
+        if let Some(local) = local_addr(ctx) {
+            let _ = CONNECTIONS.remove(&local);
+        }
     }
 }
 

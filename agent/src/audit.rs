@@ -162,13 +162,17 @@ pub fn connection_refused(
 }
 
 /// A connection the kernel told the agent nothing about: refused before any identity exists.
-pub fn connection_unrecorded(connection_id: u64, client: SocketAddr) -> Value {
+pub fn connection_unrecorded(
+    connection_id: u64,
+    client: SocketAddr,
+    why: crate::intercept::Unrecorded,
+) -> Value {
     json!({
         "event": { "kind": "event", "category": ["network"], "type": ["connection", "denied"],
                    "action": "connection-refused", "outcome": "failure",
-                   "reason": "no interception record for this connection" },
+                   "reason": why.to_string() },
         "source": ip_and_port(client),
-        "chunk": { "connection_id": connection_id.to_string(), "refusal": "unrecorded" },
+        "chunk": { "connection_id": connection_id.to_string(), "refusal": why.code() },
     })
 }
 
@@ -1900,7 +1904,11 @@ mod tests {
             connection_accepted(1, &f, &id),
             connection_passthrough(2, &no_facts),
             connection_refused(3, &f, "no-workload", "no workload for this cgroup"),
-            connection_unrecorded(4, "127.0.0.1:1234".parse().unwrap()),
+            connection_unrecorded(
+                4,
+                "127.0.0.1:1234".parse().unwrap(),
+                crate::intercept::Unrecorded::Missing,
+            ),
             session_started(5, &f, &id, "app_ro", "app"),
             upstream_auth_failed(6, &f, &id, "password authentication failed"),
             cancel_request(7, &f, &id, &Ok(())),

@@ -32,7 +32,8 @@ use std::{
 
 use agent_common::{
     ALL_MAPS, ConnInfo, LISTENER_V4, LISTENER_V6, MAP_CGROUPS, MAP_CONNECTIONS, MAP_LISTENERS,
-    MAP_LOCAL_ADDRS, MAP_LOCAL_PORTS, MAP_PROXY, MAP_TARGETS, ProxyAddrs, SockAddr,
+    MAP_LOCAL_ADDRS, MAP_LOCAL_PORTS, MAP_PROXY, MAP_TARGETS, MAX_RECORD_AGE_NS, ProxyAddrs,
+    SockAddr,
 };
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
@@ -205,7 +206,12 @@ impl Interceptor {
         let listeners = typed_map(&mut ebpf, MAP_LISTENERS)?;
         let local_addrs = typed_map(&mut ebpf, MAP_LOCAL_ADDRS)?;
         let local_ports = typed_map(&mut ebpf, MAP_LOCAL_PORTS)?;
-        let connections = typed_map(&mut ebpf, MAP_CONNECTIONS)?;
+        let mut connections = ConnectionTable {
+            map: typed_map(&mut ebpf, MAP_CONNECTIONS)?,
+        };
+        // No listener is registered (a previous agent's closed with it): nothing redirected
+        // can be pending.
+        connections.clear().map_err(map_err(MAP_CONNECTIONS))?;
         let mut interceptor = Self {
             ebpf,
             layout,
@@ -219,7 +225,7 @@ impl Interceptor {
             attached: BTreeSet::new(),
         };
         interceptor.refresh_local_addresses()?;
-        Ok((interceptor, ConnectionTable { map: connections }))
+        Ok((interceptor, connections))
     }
 
     /// The pin directory of this instance.
@@ -429,24 +435,88 @@ where
     Ok(())
 }
 
+/// Why the proxy has no usable record for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unrecorded {
+    #[error("no interception record for this connection")]
+    Missing,
+    #[error("the interception record of this client address is {age_ms} ms old (at most {} ms)", MAX_RECORD_AGE_NS / 1_000_000)]
+    Stale { age_ms: u64 },
+}
+
+impl Unrecorded {
+    /// The short code of the refusal in audit events.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Missing => "unrecorded",
+            Self::Stale { .. } => "stale-record",
+        }
+    }
+}
+
+/// Whether a record filed at `connected_ns` may still be used at `now_ns` (both
+/// `CLOCK_MONOTONIC`).
+fn check_age(connected_ns: u64, now_ns: u64) -> Result<(), Unrecorded> {
+    let age = now_ns.saturating_sub(connected_ns);
+    if connected_ns == 0 || age > MAX_RECORD_AGE_NS {
+        return Err(Unrecorded::Stale {
+            age_ms: age / 1_000_000,
+        });
+    }
+    Ok(())
+}
+
 /// The kernel's records of redirected connections, as the proxy consumes them.
 pub struct ConnectionTable {
     map: HashMap<MapData, SockAddr, ConnInfo>,
 }
 
 impl ConnectionTable {
-    /// Takes the record of the connection whose client end is `client`.
-    pub fn take(&mut self, client: SockAddr) -> Option<ConnInfo> {
-        let info = self.map.get(&client, 0).ok()?;
+    /// Takes the record of the connection whose client end is `client`. A record is used once,
+    /// and only while fresh.
+    pub fn take(&mut self, client: SockAddr) -> Result<ConnInfo, Unrecorded> {
+        let info = self.map.get(&client, 0).map_err(|_| Unrecorded::Missing)?;
         // A failed delete only leaves the entry to the LRU; the record itself is valid.
         let _ = self.map.remove(&client);
-        Some(info)
+        check_age(info.connected_ns, monotonic_ns())?;
+        Ok(info)
     }
+
+    /// Drops every record: called before the proxy serves, when records left by a previous
+    /// agent can only belong to connections its closed listener reset.
+    fn clear(&mut self) -> Result<(), MapError> {
+        let keys: Vec<SockAddr> = self.map.keys().filter_map(Result::ok).collect();
+        for key in keys {
+            self.map.remove(&key)?;
+        }
+        Ok(())
+    }
+}
+
+/// `CLOCK_MONOTONIC` in ns: the clock of `bpf_ktime_get_ns`.
+fn monotonic_ns() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available");
+    u64::try_from(now.tv_sec()).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(now.tv_nsec()).unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_usable_only_while_fresh() {
+        let filed = 5_000_000_000;
+        assert_eq!(check_age(filed, filed), Ok(()));
+        assert_eq!(check_age(filed, filed + MAX_RECORD_AGE_NS), Ok(()));
+        assert_eq!(
+            check_age(filed, filed + MAX_RECORD_AGE_NS + 1_000_000),
+            Err(Unrecorded::Stale { age_ms: 10_001 })
+        );
+        // Never re-keyed at connect: not a record the proxy may use.
+        assert!(check_age(0, filed).is_err());
+    }
 
     #[test]
     fn embedded_object_declares_every_shared_map() {

@@ -33,11 +33,6 @@ use crate::{
 
 /// How long the agent waits for the original destination to accept.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection whose interception record is not there yet (the kernel programs write it
-/// before the handshake; seen missing only right after a policy reload) is looked up again a
-/// few times before it is refused.
-const RECORD_ATTEMPTS: u32 = 5;
-const RECORD_RETRY: Duration = Duration::from_millis(10);
 /// Most bytes one read takes from a socket.
 const RELAY_BUFFER: usize = 16 * 1024;
 
@@ -104,22 +99,19 @@ impl Proxy {
 
     async fn handle(self: Arc<Self>, mut client: TcpStream, peer: SocketAddr) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut record = None;
-        for attempt in 0..RECORD_ATTEMPTS {
-            record = self
-                .connections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(sock_addr(peer));
-            if record.is_some() || attempt + 1 == RECORD_ATTEMPTS {
-                break;
+        let taken = self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(sock_addr(peer));
+        let record = match taken {
+            Ok(record) => record,
+            Err(unrecorded) => {
+                tracing::warn!(%peer, reason = %unrecorded, "refused");
+                self.audit
+                    .emit(audit::connection_unrecorded(id, peer, unrecorded));
+                return;
             }
-            tokio::time::sleep(RECORD_RETRY).await;
-        }
-        let Some(record) = record else {
-            tracing::warn!(%peer, "refused: no interception record");
-            self.audit.emit(audit::connection_unrecorded(id, peer));
-            return;
         };
         let cgroups = self.cgroups.clone();
         let facts = match tokio::task::spawn_blocking(move || gather_facts(&cgroups, peer, &record))

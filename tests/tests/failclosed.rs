@@ -547,3 +547,36 @@ fn a_second_agent_on_the_same_pins_is_refused() -> Result<()> {
     wait_until("pins", Duration::from_secs(1), || dir.exists())?;
     Ok(())
 }
+
+#[test]
+fn clients_that_close_before_the_proxy_accepts_are_still_attributed() -> Result<()> {
+    // Connect and close at once, many times: the proxy accepts most of these after the client
+    // has closed (as a cancel request does), and must still know whose they were.
+    const CONNECTIONS: usize = 300;
+    let f = Fixture::start()?;
+    let script = format!(
+        "import socket\n\
+         for _ in range({CONNECTIONS}):\n\
+         \x20   socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n",
+        port = f.server.port
+    );
+    let out = command_in_cgroup(f.cgroup.abs_path(), "python3", &["-c", &script]).output()?;
+    assert!(out.status.success(), "{}", out.describe());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (accepted, refused) = loop {
+        let events = f.agent.audit_events();
+        let count = |action: &str| events.iter().filter(|e| action_of(e) == action).count();
+        let (accepted, refused) = (count("connection-accepted"), count("connection-refused"));
+        if accepted + refused >= CONNECTIONS || Instant::now() >= deadline {
+            break (accepted, refused);
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        (accepted, refused),
+        (CONNECTIONS, 0),
+        "every connection attributed to the workload, none refused as unrecorded"
+    );
+    Ok(())
+}
