@@ -119,6 +119,23 @@ pub fn agent_error(message: &str) -> Value {
     })
 }
 
+/// A route around the proxy the agent cannot close: a protected local PostgreSQL server's unix
+/// socket that workload processes can connect to (see `intercept::unix`).
+pub fn bypass_route_open(socket: &crate::intercept::unix::OpenSocket) -> Value {
+    json!({
+        "event": { "kind": "event", "category": ["configuration"], "type": ["info"],
+                   "action": "bypass-route-open", "outcome": "unknown",
+                   "reason": format!(
+                       "{} can connect to this unix socket of a protected local server without \
+                        the agent (set unix_socket_permissions/unix_socket_group or disable \
+                        unix sockets: see docs/fail-closed.md)",
+                       socket.reach
+                   ) },
+        "file": { "path": socket.path.display().to_string() },
+        "chunk": { "target": socket.target, "reachable_by": socket.reach.to_string() },
+    })
+}
+
 pub fn connection_accepted(connection_id: u64, facts: &ConnectionFacts, id: &Identity) -> Value {
     let mut event = connection_base(
         "connection-accepted",
@@ -1901,6 +1918,11 @@ mod tests {
             agent_started(1, &["127.0.0.1:15432".parse().unwrap()], 2, 3),
             agent_stopped(1, "signal"),
             agent_error("boom"),
+            bypass_route_open(&crate::intercept::unix::OpenSocket {
+                path: "/var/run/postgresql/.s.PGSQL.5432".into(),
+                target: "db".into(),
+                reach: crate::intercept::unix::Reach::Group(110),
+            }),
             connection_accepted(1, &f, &id),
             connection_passthrough(2, &no_facts),
             connection_refused(3, &f, "no-workload", "no workload for this cgroup"),

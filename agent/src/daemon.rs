@@ -113,6 +113,42 @@ fn target_map(policy: &PolicySet) -> BTreeMap<SockAddr, u32> {
         .collect()
 }
 
+/// Reports (log and audit) each unix socket of a protected local PostgreSQL server that
+/// workload processes can reach: the route the programs do not cover.
+fn report_open_unix_sockets(policy: &PolicySet, audit: &AuditLog) {
+    let host = crate::intercept::local::host_addresses().unwrap_or_default();
+    let mut ports = BTreeMap::new();
+    for target in policy
+        .targets
+        .iter()
+        .filter(|t| t.protocol == crate::policy::Protocol::Postgres)
+    {
+        for address in &target.addresses {
+            let key = proxy::sock_addr(*address);
+            if key.is_always_local() || host.contains(&key.without_port()) {
+                ports
+                    .entry(address.port())
+                    .or_insert_with(|| target.name.clone());
+            }
+        }
+    }
+    match crate::intercept::unix::find_open(&ports) {
+        Ok(open) => {
+            for socket in open {
+                tracing::warn!(
+                    path = %socket.path.display(), target = %socket.target, reach = %socket.reach,
+                    "a protected local server's unix socket bypasses the agent"
+                );
+                audit.emit(audit::bypass_route_open(&socket));
+            }
+        }
+        Err(err) => {
+            tracing::error!(%err, "cannot check the unix sockets of local targets");
+            audit.emit(audit::agent_error(&format!("unix socket check: {err}")));
+        }
+    }
+}
+
 /// What identifies the state of a policy directory: its `*.toml` files with their size and
 /// modification time. A change triggers a reload.
 fn policy_dir_signature(dir: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
@@ -375,6 +411,7 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
     for listener in listeners {
         servers.push(tokio::spawn(Arc::clone(&proxy).serve(listener)));
     }
+    report_open_unix_sockets(&policy, &audit);
     let pid = std::process::id();
     audit.emit(audit::agent_started(
         pid,
@@ -446,6 +483,7 @@ pub async fn run(policy: PolicySet, config: RunConfig) -> Result<(), RunError> {
                     let _ = cgroups.remove(&cgroup::join(&exec_root, gone));
                 }
                 workloads = now;
+                report_open_unix_sockets(&set, &audit);
                 tracing::info!(trigger, policy = %set.summary(), "policy reloaded");
                 audit.emit(audit::policy_reloaded(trigger, &set.summary()));
             }

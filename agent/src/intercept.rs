@@ -22,6 +22,7 @@
 mod bpffs;
 pub mod local;
 pub mod pins;
+pub mod unix;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

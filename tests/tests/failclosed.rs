@@ -12,14 +12,15 @@
 
 #![forbid(unsafe_code)]
 
+use agent_tests::policy::PostgresPolicy;
 use agent_tests::{
-    AgentProcess, OutputExt, TestCgroup, action_of, command_in_cgroup, run_with_timeout,
-    single_target_policy,
+    AgentProcess, JsonPath, OutputExt, PgOptions, PgServer, Secret, TestCgroup, action_of,
+    command_in_cgroup, run_with_timeout, single_target_policy,
 };
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -578,5 +579,48 @@ fn clients_that_close_before_the_proxy_accepts_are_still_attributed() -> Result<
         (CONNECTIONS, 0),
         "every connection attributed to the workload, none refused as unrecorded"
     );
+    Ok(())
+}
+
+#[test]
+fn a_reachable_unix_socket_of_a_protected_local_postgres_is_reported() -> Result<()> {
+    // The programs cannot cover unix sockets here (docs/fail-closed.md): the agent must say so
+    // for each protected local server whose socket other users can connect to.
+    let pg = PgServer::start(PgOptions::default())?;
+    let password = Secret::random("fc-unix")?;
+    let policy = PostgresPolicy::new(
+        WORKLOAD,
+        TARGET,
+        vec![format!("127.0.0.1:{}", pg.port())],
+        "postgres",
+        &password.path(),
+    )
+    .to_toml();
+    let mut agent = AgentProcess::start(&policy)?;
+    let socket = pg.socket_dir().join(format!(".s.PGSQL.{}", pg.port()));
+    // The harness's server keeps PostgreSQL's default unix_socket_permissions (0777).
+    let event = agent.wait_for_event(
+        |e| action_of(e) == "bypass-route-open",
+        Duration::from_secs(10),
+    )?;
+    assert_eq!(JsonPath::str_at(&event, "file.path"), socket.to_str());
+    assert_eq!(JsonPath::str_at(&event, "chunk.target"), Some(TARGET));
+    assert_eq!(
+        JsonPath::str_at(&event, "chunk.reachable_by"),
+        Some("every local user")
+    );
+
+    // Closed as docs/fail-closed.md says (owner only): nothing reported after the next reload.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o700))?;
+    let pid = agent.pid().context("agent pid")?;
+    Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()?;
+    agent.wait_for_event(
+        |e| action_of(e) == "policy-reloaded",
+        Duration::from_secs(10),
+    )?;
+    assert_eq!(agent.events_with_action("bypass-route-open").len(), 1);
+    agent.stop()?;
     Ok(())
 }
