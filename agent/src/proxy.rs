@@ -151,8 +151,10 @@ impl Proxy {
         let target = &generation.policy.targets[identity.target_index];
         let (transfer, error) = match target.protocol {
             Protocol::Tcp => relay(&mut client, facts.original_destination).await,
+            // Boxed: a PostgreSQL session's state machine is about ten times the size of the
+            // TCP relay's, and an unboxed one would size every connection's task for it.
             Protocol::Postgres => {
-                pg_serve::serve(
+                Box::pin(pg_serve::serve(
                     Arc::clone(&generation.pg),
                     Arc::clone(&self.audit),
                     client,
@@ -160,7 +162,7 @@ impl Proxy {
                     &facts,
                     &identity,
                     target,
-                )
+                ))
                 .await
             }
         };
