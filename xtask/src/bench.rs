@@ -329,6 +329,57 @@ struct LargeCase {
     outcome: Outcome<LargeRun>,
 }
 
+/// A case run several times, whose runs gather in its [`Outcome`].
+trait RepeatedCase {
+    type Run;
+    fn outcome(&mut self) -> &mut Outcome<Self::Run>;
+}
+
+macro_rules! repeated_case {
+    ($case:ty, $run:ty) => {
+        impl RepeatedCase for $case {
+            type Run = $run;
+            fn outcome(&mut self) -> &mut Outcome<$run> {
+                &mut self.outcome
+            }
+        }
+    };
+}
+repeated_case!(PgbenchCase, PgbenchRun);
+repeated_case!(ConnectCase, PgbenchRun);
+repeated_case!(LargeCase, LargeRun);
+
+/// Runs every case `repetitions` times, side by side (each repetition runs every case in turn,
+/// so background noise spreads over all setups). `run` gives the line's prefix and the run with
+/// its description; a case whose run fails is marked failed and not run again.
+fn run_side_by_side<C: RepeatedCase>(
+    repetitions: u32,
+    cases: &mut [C],
+    mut run: impl FnMut(&C, u32) -> (String, Result<(String, C::Run)>),
+) {
+    for rep in 1..=repetitions {
+        for case in cases.iter_mut() {
+            if !matches!(case.outcome(), Outcome::Runs(_)) {
+                continue;
+            }
+            let (prefix, result) = run(case, rep);
+            let outcome = case.outcome();
+            match result {
+                Ok((line, one)) => {
+                    println!("{prefix} {line}");
+                    if let Outcome::Runs(runs) = outcome {
+                        runs.push(one);
+                    }
+                }
+                Err(e) => {
+                    println!("{prefix} FAILED: {e:#}");
+                    *outcome = Outcome::Failed(one_line(&format!("{e:#}")));
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct MemoryCase {
     config: AgentConfig,
@@ -429,39 +480,25 @@ pub fn run(opts: Options) -> Result<()> {
         .count()
         * plan.repetitions as usize;
     let mut done = 0;
-    for rep in 1..=plan.repetitions {
-        for case in pgbench.iter_mut() {
-            let Outcome::Runs(runs) = &mut case.outcome else {
-                continue;
-            };
-            done += 1;
-            let result = env.pgbench(
-                case.setup,
-                case.script,
-                case.mode,
-                case.clients,
-                plan.duration,
-                &[],
-            );
-            let prefix = format!(
-                "[{done}/{total}] rep {rep} {:<11} {:<8} {:>2} clients {:<34}",
-                case.script.label(),
-                case.mode,
-                case.clients,
-                case.setup.label()
-            );
-            match result {
-                Ok(run) => {
-                    println!("{prefix} {}", describe_run(&run));
-                    runs.push(run);
-                }
-                Err(e) => {
-                    println!("{prefix} FAILED: {e:#}");
-                    case.outcome = Outcome::Failed(one_line(&format!("{e:#}")));
-                }
-            }
-        }
-    }
+    run_side_by_side(plan.repetitions, &mut pgbench, |case, rep| {
+        done += 1;
+        let prefix = format!(
+            "[{done}/{total}] rep {rep} {:<11} {:<8} {:>2} clients {:<34}",
+            case.script.label(),
+            case.mode,
+            case.clients,
+            case.setup.label()
+        );
+        let result = env.pgbench(
+            case.setup,
+            case.script,
+            case.mode,
+            case.clients,
+            plan.duration,
+            &[],
+        );
+        (prefix, result.map(|run| (describe_run(&run), run)))
+    });
 
     section("connection setup rate (pgbench -C -S, 8 clients)");
     let mut connect: Vec<ConnectCase> = Setup::ALL
@@ -471,32 +508,20 @@ pub fn run(opts: Options) -> Result<()> {
             outcome: env.initial_outcome(setup),
         })
         .collect();
-    for rep in 1..=plan.repetitions {
-        for case in connect.iter_mut() {
-            let Outcome::Runs(runs) = &mut case.outcome else {
-                continue;
-            };
-            let result = env.pgbench(
-                case.setup,
-                Script::SelectOnly,
-                "simple",
-                CONNECT_CLIENTS,
-                plan.duration,
-                &["-C"],
-            );
-            let prefix = format!("rep {rep} {:<34}", case.setup.label());
-            match result {
-                Ok(run) => {
-                    println!("{prefix} {:.0} connects/s", run.tps);
-                    runs.push(run);
-                }
-                Err(e) => {
-                    println!("{prefix} FAILED: {e:#}");
-                    case.outcome = Outcome::Failed(one_line(&format!("{e:#}")));
-                }
-            }
-        }
-    }
+    run_side_by_side(plan.repetitions, &mut connect, |case, rep| {
+        let result = env.pgbench(
+            case.setup,
+            Script::SelectOnly,
+            "simple",
+            CONNECT_CLIENTS,
+            plan.duration,
+            &["-C"],
+        );
+        (
+            format!("rep {rep} {:<34}", case.setup.label()),
+            result.map(|run| (format!("{:.0} connects/s", run.tps), run)),
+        )
+    });
 
     section("large result: 1,000,000 rows through psql");
     let mut large: Vec<LargeCase> = Setup::ALL
@@ -506,28 +531,17 @@ pub fn run(opts: Options) -> Result<()> {
             outcome: env.initial_outcome(setup),
         })
         .collect();
-    for rep in 1..=plan.repetitions {
-        for case in large.iter_mut() {
-            let Outcome::Runs(runs) = &mut case.outcome else {
-                continue;
-            };
-            let prefix = format!("rep {rep} {:<34}", case.setup.label());
-            match env.large_result(case.setup) {
-                Ok(run) => {
-                    println!(
-                        "{prefix} {:.2} s, {:.1} MB/s",
-                        run.seconds,
-                        env.large_bytes as f64 / run.seconds / 1e6
-                    );
-                    runs.push(run);
-                }
-                Err(e) => {
-                    println!("{prefix} FAILED: {e:#}");
-                    case.outcome = Outcome::Failed(one_line(&format!("{e:#}")));
-                }
-            }
-        }
-    }
+    run_side_by_side(plan.repetitions, &mut large, |case, rep| {
+        let result = env.large_result(case.setup).map(|run| {
+            let line = format!(
+                "{:.2} s, {:.1} MB/s",
+                run.seconds,
+                env.large_bytes as f64 / run.seconds / 1e6
+            );
+            (line, run)
+        });
+        (format!("rep {rep} {:<34}", case.setup.label()), result)
+    });
 
     section("agent memory with 1,000 idle intercepted connections (a fresh agent each)");
     let mut memory = Vec::new();
