@@ -378,7 +378,7 @@ pub async fn serve(
         }
     };
 
-    match open_session(
+    let opened = match open_session(
         &shared,
         &audit,
         connection_id,
@@ -390,116 +390,120 @@ pub async fn serve(
     )
     .await
     {
-        Ok(opened) => {
-            audit.emit(audit::session_started(
-                connection_id,
-                facts,
-                identity,
-                &opened.role,
-                &opened.database,
-            ));
-            let session_id = record::new_session_id(connection_id, SystemTime::now());
-            let mut header =
-                record::Header::from_connection(&session_id, connection_id, facts, identity);
-            header.upstream_role = Some(opened.role.clone());
-            header.token = token.as_ref().map(|t| record::format::TokenInfo {
-                subject: t.claims.subject.clone(),
-                groups: t.claims.groups.clone(),
-            });
-            header.target.database = Some(opened.database.clone());
-            let settings = shared
-                .recording_settings
-                .get(&identity.workload)
-                .copied()
-                .unwrap_or_default();
-            let on_error = shared.recording.on_error(&settings);
-            let recording = match shared.recording.start(header, &settings) {
-                Ok(recording) => Some(recording),
-                Err(e) => {
-                    let fail_closed = on_error == OnError::FailClosed;
-                    audit.emit(audit::recording_failed(
-                        connection_id,
-                        facts,
-                        identity,
-                        &session_id,
-                        &e.to_string(),
-                        fail_closed,
-                    ));
-                    if fail_closed {
-                        opened.session.terminate().await;
-                        send_fatal(
-                            &mut client,
-                            sqlstate::IO_ERROR,
-                            &format!("the chunk agent cannot record this session: {e}"),
-                        )
-                        .await;
-                        if let Some(role) = opened.ephemeral {
-                            drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
-                        }
-                        return (Transfer::default(), Some(format!("recording: {e}")));
-                    }
-                    None
-                }
-            };
-            let (transfer, error, recording) = run_session(
-                &shared,
-                &audit,
-                connection_id,
-                identity,
-                client,
-                buf,
-                opened.session,
-                &opened.unrecognized_options,
-                &startup,
-                target,
-                facts,
-                recording,
-                opened.masking,
-                token.as_ref(),
-            )
-            .await;
-            if let Some(mut recording) = recording {
-                if let Some(e) = recording.recorder_mut().take_error() {
-                    audit.emit(audit::recording_failed(
-                        connection_id,
-                        facts,
-                        identity,
-                        &session_id,
-                        &e.to_string(),
-                        false,
-                    ));
-                }
-                let reason = if error.is_some() { "error" } else { "closed" };
-                match shared.recording.finish(recording, reason) {
-                    Ok(finished) => audit.emit(audit::session_recorded(
-                        connection_id,
-                        facts,
-                        identity,
-                        &finished,
-                    )),
-                    Err(e) => audit.emit(audit::recording_failed(
-                        connection_id,
-                        facts,
-                        identity,
-                        &session_id,
-                        &e.to_string(),
-                        on_error == OnError::FailClosed,
-                    )),
-                }
-            }
-            if let Some(role) = opened.ephemeral {
-                drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
-            }
-            (transfer, error)
-        }
+        Ok(opened) => opened,
         Err((failure, ephemeral)) => {
             send_fatal(&mut client, &failure.sqlstate, &failure.message).await;
             if let Some(role) = ephemeral {
                 drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
             }
-            (Transfer::default(), Some(failure.message))
+            return (Transfer::default(), Some(failure.message));
+        }
+    };
+    audit.emit(audit::session_started(
+        connection_id,
+        facts,
+        identity,
+        &opened.role,
+        &opened.database,
+    ));
+    let session_id = record::new_session_id(connection_id, SystemTime::now());
+    let settings = shared
+        .recording_settings
+        .get(&identity.workload)
+        .copied()
+        .unwrap_or_default();
+    let on_error = shared.recording.on_error(&settings);
+    // The header is built in its own scope, so the session's future (alive as long as the
+    // connection) does not keep it.
+    let started = {
+        let mut header =
+            record::Header::from_connection(&session_id, connection_id, facts, identity);
+        header.upstream_role = Some(opened.role.clone());
+        header.token = token.as_ref().map(|t| record::format::TokenInfo {
+            subject: t.claims.subject.clone(),
+            groups: t.claims.groups.clone(),
+        });
+        header.target.database = Some(opened.database.clone());
+        shared.recording.start(header, &settings)
+    };
+    let recording = match started {
+        Ok(recording) => Some(recording),
+        Err(e) => {
+            let fail_closed = on_error == OnError::FailClosed;
+            audit.emit(audit::recording_failed(
+                connection_id,
+                facts,
+                identity,
+                &session_id,
+                &e.to_string(),
+                fail_closed,
+            ));
+            if fail_closed {
+                opened.session.terminate().await;
+                send_fatal(
+                    &mut client,
+                    sqlstate::IO_ERROR,
+                    &format!("the chunk agent cannot record this session: {e}"),
+                )
+                .await;
+                if let Some(role) = opened.ephemeral {
+                    drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
+                }
+                return (Transfer::default(), Some(format!("recording: {e}")));
+            }
+            None
+        }
+    };
+    let (transfer, error, recording) = run_session(
+        &shared,
+        &audit,
+        connection_id,
+        identity,
+        client,
+        buf,
+        opened.session,
+        &opened.unrecognized_options,
+        &startup,
+        target,
+        facts,
+        recording,
+        opened.masking,
+        token.as_ref(),
+    )
+    .await;
+    if let Some(mut recording) = recording {
+        if let Some(e) = recording.recorder_mut().take_error() {
+            audit.emit(audit::recording_failed(
+                connection_id,
+                facts,
+                identity,
+                &session_id,
+                &e.to_string(),
+                false,
+            ));
+        }
+        let reason = if error.is_some() { "error" } else { "closed" };
+        match shared.recording.finish(recording, reason) {
+            Ok(finished) => audit.emit(audit::session_recorded(
+                connection_id,
+                facts,
+                identity,
+                &finished,
+            )),
+            Err(e) => audit.emit(audit::recording_failed(
+                connection_id,
+                facts,
+                identity,
+                &session_id,
+                &e.to_string(),
+                on_error == OnError::FailClosed,
+            )),
         }
     }
+    if let Some(role) = opened.ephemeral {
+        drop_ephemeral_role(shared, audit, target, facts, role, connection_id);
+    }
+    (transfer, error)
 }
 
 async fn forward_cancel(shared: &PgShared, target: &Target, key: &ClientKey) -> Result<(), String> {
