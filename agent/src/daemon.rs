@@ -25,7 +25,7 @@ use crate::{
         recording::Recording,
         serve::{PgSetupError, PgShared},
     },
-    policy::PolicySet,
+    policy::{PolicySet, Protocol},
     proxy::{self, Generation, Proxy},
     scope,
 };
@@ -117,21 +117,19 @@ fn target_map(policy: &PolicySet) -> BTreeMap<SockAddr, u32> {
 /// workload processes can reach: the route the programs do not cover.
 fn report_open_unix_sockets(policy: &PolicySet, audit: &AuditLog) {
     let host = crate::intercept::local::host_addresses().unwrap_or_default();
-    let mut ports = BTreeMap::new();
-    for target in policy
-        .targets
-        .iter()
-        .filter(|t| t.protocol == crate::policy::Protocol::Postgres)
-    {
-        for address in &target.addresses {
-            let key = proxy::sock_addr(*address);
-            if key.is_always_local() || host.contains(&key.without_port()) {
-                ports
-                    .entry(address.port())
-                    .or_insert_with(|| target.name.clone());
-            }
-        }
-    }
+    let postgres: BTreeMap<SockAddr, u32> = target_map(policy)
+        .into_iter()
+        .filter(|(_, i)| policy.targets[*i as usize].protocol == Protocol::Postgres)
+        .collect();
+    let ports: BTreeMap<u16, String> = crate::intercept::local::local_ports(&postgres, &host)
+        .into_iter()
+        .filter_map(|(port, i)| {
+            Some((
+                u16::try_from(port).ok()?,
+                policy.targets[i as usize].name.clone(),
+            ))
+        })
+        .collect();
     match crate::intercept::unix::find_open(&ports) {
         Ok(open) => {
             for socket in open {
